@@ -1,0 +1,41 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: embedsignature=True, freethreading_compatible=False
+"""sio's sans-I/O core: WebSocket frames, Engine.IO and Socket.IO packets, timer wheel.
+
+One compilation unit (uvloop style) made of the focused parts under ``core/``.
+Nothing here knows about asyncio or sockets: bytes in, events out; packets in,
+bytes out; a timer wheel advanced by whoever owns the clock.
+"""
+
+cimport cython
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+from libc.math cimport floor, ceil, trunc, fabs, isfinite
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_CheckExact
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_Resize, PyByteArray_Check
+from cpython.dict cimport PyDict_Check, PyDict_CheckExact
+from cpython.list cimport PyList_Check, PyList_CheckExact
+from cpython.tuple cimport PyTuple_Check
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_CheckExact
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+    bint PyUnicode_IS_ASCII(object text)
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object text)
+
+from base64 import b64encode as _b64encode, b64decode as _b64decode
+from binascii import a2b_base64 as _a2b_base64, b2a_base64 as _b2a_base64, Error as _BinasciiError
+from hashlib import sha1 as _sha1
+from time import monotonic as _monotonic
+
+include "core/errors.pxi"
+include "core/utf8.pxi"
+include "core/ws.pxi"
+include "core/eio.pxi"
+include "core/json.pxi"
+include "core/sio.pxi"
+include "core/wheel.pxi"

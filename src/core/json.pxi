@@ -1,0 +1,149 @@
+# JSON for Socket.IO payloads through orjson, with two extra jobs done in one walk
+# over the value before it is serialised:
+#  - binary values (bytes, bytearray, memoryview) are replaced by placeholders
+#    {"_placeholder":true,"num":N} and collected as attachments;
+#  - floats that orjson would print differently from JavaScript's JSON.stringify
+#    (integral values such as 1.0 and -0.0, and the magnitudes where the two switch
+#    between decimal and exponent notation) are rewritten so that the output is
+#    byte-identical to what a Node server sends for the same value.
+# The walk allocates nothing when there is nothing to replace (the common case).
+
+from orjson import dumps as _orjson_dumps, loads as _orjson_loads, Fragment as _JsonFragment
+from orjson import JSONDecodeError as _JSONDecodeError, JSONEncodeError as _JSONEncodeError
+
+cdef int _MAX_DEPTH = 500
+cdef double _TWO_53 = 9007199254740992.0
+
+
+cdef str _js_number_text(double x):
+    """Format a finite double exactly as JavaScript's Number.prototype.toString does."""
+    cdef str text = repr(abs(x))          # shortest round-trip digits, as in JavaScript
+    cdef str mantissa, digits
+    cdef int exponent = 0, point, n, k
+    if "e" in text:
+        mantissa, exp_text = text.split("e")
+        exponent = int(exp_text)
+    else:
+        mantissa = text
+    point = mantissa.find(".")
+    if point < 0:
+        point = len(mantissa)
+    digits = mantissa.replace(".", "")
+    n = point + exponent                  # value = 0.DIGITS x 10^n
+    stripped = digits.lstrip("0")
+    n -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0") or "0"
+    k = len(digits)
+    sign = "-" if x < 0 else ""
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * (-n) + digits
+    exponent = n - 1
+    exp_text = ("+" if exponent >= 0 else "-") + str(abs(exponent))
+    if k == 1:
+        return sign + digits + "e" + exp_text
+    return sign + digits[0] + "." + digits[1:] + "e" + exp_text
+
+
+cdef object _js_float(double x):
+    """Return a replacement for a float orjson would print unlike JavaScript, else None."""
+    cdef double a = fabs(x)
+    if not isfinite(x):
+        return None                       # both print null
+    if x == trunc(x) and a < 1e21:
+        if a < _TWO_53:
+            return int(x)                 # also turns -0.0 into 0, as JavaScript prints it
+        return _JsonFragment(_js_number_text(x).encode("ascii"))
+    if 1e-6 <= a < 1e-5:
+        return _JsonFragment(_js_number_text(x).encode("ascii"))
+    return None
+
+
+cdef object _prepare(object obj, list attachments, int depth):
+    """Return ``obj`` ready for orjson (the same object when nothing needs replacing)."""
+    cdef object item, new, copy
+    cdef Py_ssize_t i, n
+    if depth > _MAX_DEPTH:
+        raise EncodeError("value nested too deeply")
+    if type(obj) is float:
+        new = _js_float(<double>obj)
+        return obj if new is None else new
+    if PyList_Check(obj) or PyTuple_Check(obj):
+        copy = None
+        n = len(obj)
+        for i in range(n):
+            item = obj[i]
+            if type(item) is str or type(item) is int or item is None or type(item) is bool:
+                continue
+            new = _prepare(item, attachments, depth + 1)
+            if new is not item:
+                if copy is None:
+                    copy = list(obj)
+                copy[i] = new
+        return obj if copy is None else copy
+    if PyDict_Check(obj):
+        copy = None
+        for key, item in (<dict>obj).items():
+            if type(item) is str or type(item) is int or item is None or type(item) is bool:
+                continue
+            new = _prepare(item, attachments, depth + 1)
+            if new is not item:
+                if copy is None:
+                    copy = dict(obj)
+                copy[key] = new
+        return obj if copy is None else copy
+    if PyBytes_CheckExact(obj) or PyByteArray_Check(obj) or isinstance(obj, memoryview):
+        attachments.append(obj if PyBytes_CheckExact(obj) else bytes(obj))
+        return {"_placeholder": True, "num": len(attachments) - 1}
+    return obj
+
+
+cdef bytes _dumps(object value):
+    try:
+        return _orjson_dumps(value)
+    except _JSONEncodeError as exc:
+        raise EncodeError(f"value cannot be sent as JSON: {exc}") from None
+
+
+cdef object _loads(str text):
+    try:
+        return _orjson_loads(text)
+    except _JSONDecodeError as exc:
+        raise SocketIOError(f"invalid JSON payload: {exc}") from None
+
+
+cdef object _reconstruct(object obj, list buffers):
+    """Replace attachment placeholders in decoded JSON by the buffers they stand for."""
+    cdef Py_ssize_t i
+    if PyList_CheckExact(obj):
+        for i in range(len(<list>obj)):
+            (<list>obj)[i] = _reconstruct((<list>obj)[i], buffers)
+        return obj
+    if PyDict_CheckExact(obj):
+        if (<dict>obj).get("_placeholder") is True:
+            num = (<dict>obj).get("num")
+            if type(num) is float and num == trunc(num):
+                num = int(num)
+            if type(num) is not int or not 0 <= num < len(buffers):
+                raise SocketIOError("illegal attachments")
+            return buffers[num]
+        for key, value in (<dict>obj).items():
+            if PyList_CheckExact(value) or PyDict_CheckExact(value):
+                (<dict>obj)[key] = _reconstruct(value, buffers)
+        return obj
+    return obj
+
+
+def encode_json(value):
+    """Serialise ``value`` exactly as JavaScript's JSON.stringify would (compact, key order kept).
+
+    Binary values are refused here (they only travel as Socket.IO attachments).
+    """
+    cdef list attachments = []
+    prepared = _prepare(value, attachments, 0)
+    if attachments:
+        raise EncodeError("binary values need a Socket.IO packet with attachments")
+    return _dumps(prepared)

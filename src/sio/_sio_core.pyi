@@ -1,0 +1,204 @@
+"""Typing stub for sio's compiled, sans-I/O core (src/_sio_core.pyx)."""
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+# --- errors -------------------------------------------------------------------------
+
+class ProtocolError(ValueError):
+    """Base class of every error the core raises on malformed input from a peer."""
+
+class WebSocketError(ProtocolError):
+    """A WebSocket frame broke RFC 6455; ``close_code`` is the close code to send."""
+
+    close_code: int
+    events: list[tuple[int, Any]]
+    def __init__(self, message: str, events: list[tuple[int, Any]] | None = ...) -> None: ...
+
+class WebSocketProtocolError(WebSocketError):
+    """Framing error (close code 1002)."""
+
+class WebSocketInvalidUtf8(WebSocketError):
+    """Invalid UTF-8 in a text message or close reason (close code 1007)."""
+
+class WebSocketMessageTooBig(WebSocketError):
+    """Message over ``max_message_size`` (close code 1009)."""
+
+class HandshakeError(ProtocolError):
+    """Not a valid WebSocket upgrade request; ``status`` is the HTTP status to answer."""
+
+    status: int
+    def __init__(self, message: str, status: int = ...) -> None: ...
+
+class EngineIOError(ProtocolError):
+    """An Engine.IO packet or polling payload could not be decoded."""
+
+class SocketIOError(ProtocolError):
+    """A Socket.IO packet could not be decoded or is invalid for its type."""
+
+class EncodeError(TypeError):
+    """A value cannot be carried by the protocol."""
+
+# --- WebSocket ----------------------------------------------------------------------
+
+OP_CONTINUATION: Final[int]
+OP_TEXT: Final[int]
+OP_BINARY: Final[int]
+OP_CLOSE: Final[int]
+OP_PING: Final[int]
+OP_PONG: Final[int]
+
+# (OP_TEXT, str), (OP_BINARY, bytes), (OP_PING or OP_PONG, bytes), (OP_CLOSE, (code, reason))
+WsEvent = tuple[int, Any]
+
+class FrameParser:
+    """Incremental parser of client-to-server WebSocket frames."""
+
+    max_message_size: int
+    require_mask: bool
+    def __init__(self, max_message_size: int | None = 1_000_000, require_mask: bool = True) -> None: ...
+    @property
+    def buffered(self) -> int:
+        """Bytes held for an incomplete frame or fragmented message."""
+    def feed(self, data: bytes | bytearray | memoryview) -> list[WsEvent]:
+        """Parse a chunk of the stream; return the complete events."""
+
+def encode_frame(
+    opcode: int, data: str | bytes | bytearray | memoryview, *, fin: bool = True, mask: bytes | None = None
+) -> bytes:
+    """Encode one frame (server frames unmasked; ``mask`` builds client frames)."""
+
+def encode_text_frame(text: str) -> bytes:
+    """Encode a complete server text frame."""
+
+def encode_binary_frame(data: bytes | bytearray | memoryview) -> bytes:
+    """Encode a complete server binary frame."""
+
+def encode_close_frame(code: int | None = 1000, reason: str = "", *, mask: bytes | None = None) -> bytes:
+    """Encode a close frame; ``code=None`` sends an empty payload."""
+
+def websocket_accept(key: str | bytes) -> str:
+    """The ``Sec-WebSocket-Accept`` value for a ``Sec-WebSocket-Key``."""
+
+def check_websocket_upgrade(method: str, headers: Mapping[str, str]) -> str:
+    """Validate an opening handshake (lower-case header names); return the accept value."""
+
+# --- Engine.IO ----------------------------------------------------------------------
+
+EIO_OPEN: Final[int]
+EIO_CLOSE: Final[int]
+EIO_PING: Final[int]
+EIO_PONG: Final[int]
+EIO_MESSAGE: Final[int]
+EIO_UPGRADE: Final[int]
+EIO_NOOP: Final[int]
+
+EncodedEnginePacket = str | bytes
+
+def decode_eio_packet(data: str | bytes | bytearray | memoryview) -> tuple[int, str | bytes]:
+    """Decode one packet from a WebSocket frame (str for text, bytes for binary)."""
+
+def encode_eio_packet(
+    packet_type: int, data: str | bytes | bytearray | memoryview | None = None
+) -> str | bytes:
+    """Encode a packet for a WebSocket frame: str, or bytes for a binary message."""
+
+def decode_eio_payload(body: bytes | bytearray | memoryview | str) -> list[tuple[int, str | bytes]]:
+    """Split a polling request body into decoded packets."""
+
+def encode_eio_payload(packets: Iterable[EncodedEnginePacket]) -> bytes:
+    """Join encoded packets into a polling response body."""
+
+# --- Socket.IO ----------------------------------------------------------------------
+
+SIO_CONNECT: Final[int]
+SIO_DISCONNECT: Final[int]
+SIO_EVENT: Final[int]
+SIO_ACK: Final[int]
+SIO_CONNECT_ERROR: Final[int]
+SIO_BINARY_EVENT: Final[int]
+SIO_BINARY_ACK: Final[int]
+RESERVED_EVENTS: Final[frozenset[str]]
+
+class SioPacket:
+    """A decoded Socket.IO packet."""
+
+    @property
+    def type(self) -> int: ...
+    @property
+    def nsp(self) -> str: ...
+    @property
+    def data(self) -> Any: ...
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def attachments(self) -> int: ...
+    def __init__(
+        self, type: int, nsp: str = "/", data: Any = None, id: int | None = None, attachments: int = 0
+    ) -> None: ...
+
+def encode_sio_packet(type: int, nsp: str = "/", data: Any = None, id: int | None = None) -> list[Any]:
+    """Encode a packet as ``[text, *attachments]`` (binary data turns EVENT/ACK into BINARY_*)."""
+
+def decode_sio_packet(text: str, max_attachments: int = 10) -> SioPacket:
+    """Decode one text packet that has no attachments to wait for."""
+
+class SioDecoder:
+    """Stateful decoder: text packets, then their binary attachments."""
+
+    max_attachments: int
+    def __init__(self, max_attachments: int = 10) -> None: ...
+    @property
+    def pending(self) -> bool:
+        """True while a binary packet waits for attachments."""
+    def feed(self, data: str | bytes) -> SioPacket | None:
+        """Feed one message; return the completed packet or None."""
+    def reset(self) -> None:
+        """Drop a packet still waiting for attachments."""
+
+def encode_json(value: Any) -> bytes:
+    """Serialise ``value`` exactly as JavaScript's JSON.stringify would."""
+
+# --- timer wheel --------------------------------------------------------------------
+
+class Timer:
+    """A re-armable timer node of a TimerWheel."""
+
+    @property
+    def callback(self) -> Callable[[], object]: ...
+    @property
+    def armed(self) -> bool: ...
+    @property
+    def deadline(self) -> float: ...
+    def arm(self, delay: float) -> None:
+        """Arm (or re-arm) to fire ``delay`` seconds from now."""
+    def arm_at(self, deadline: float) -> None:
+        """Arm (or re-arm) to fire at ``deadline``."""
+    def cancel(self) -> None:
+        """Disarm; a no-op when not armed."""
+
+class TimerWheel:
+    """Hashed timer wheel driven by whoever owns the clock."""
+
+    tick: float
+    slots: int
+    count: int
+    clock: Callable[[], float]
+    on_wakeup: Callable[[], object] | None
+    error_handler: Callable[[BaseException, Timer], object] | None
+    def __init__(
+        self,
+        tick: float = 0.05,
+        slots: int = 512,
+        clock: Callable[[], float] | None = None,
+        on_wakeup: Callable[[], object] | None = None,
+        error_handler: Callable[[BaseException, Timer], object] | None = None,
+    ) -> None: ...
+    def now(self) -> float:
+        """The wheel's clock."""
+    def timer(self, callback: Callable[[], object]) -> Timer:
+        """Create an idle timer that calls ``callback()`` when it fires."""
+    def next_tick_time(self) -> float:
+        """Start time of the next tick to process."""
+    def advance(self, now: float | None = None) -> int:
+        """Fire every timer due by ``now``; return how many fired."""
