@@ -12,13 +12,14 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from libc.math cimport floor, ceil, trunc, fabs, isfinite
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
-from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_CheckExact
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_Check, PyBytes_CheckExact
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_Resize, PyByteArray_Check
 from cpython.dict cimport PyDict_Check, PyDict_CheckExact
 from cpython.list cimport PyList_Check, PyList_CheckExact
 from cpython.tuple cimport PyTuple_Check
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_CheckExact
+from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_Check, PyUnicode_CheckExact
+from cpython.float cimport PyFloat_Check
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -30,9 +31,12 @@ cdef extern from "Python.h":
 from base64 import b64encode as _b64encode, b64decode as _b64decode
 from binascii import a2b_base64 as _a2b_base64, b2a_base64 as _b2a_base64, Error as _BinasciiError
 from hashlib import sha1 as _sha1
+from json import dumps as _json_dumps, loads as _json_loads
+from re import compile as _re_compile
 from time import monotonic as _monotonic
 
 include "core/errors.pxi"
+include "core/text.pxi"
 include "core/utf8.pxi"
 include "core/ws.pxi"
 include "core/eio.pxi"

@@ -15,7 +15,6 @@ EIO_UPGRADE = 5
 EIO_NOOP = 6
 
 cdef tuple _EIO_TYPE_CHARS = ("0", "1", "2", "3", "4", "5", "6")
-cdef Py_UCS4 _RECORD_SEPARATOR = 0x1E
 
 
 cdef inline tuple _decode_eio_text(str packet):
@@ -61,13 +60,15 @@ def decode_eio_payload(body):
     """Split a polling request body (bytes or str) into decoded packets.
 
     Raises :class:`EngineIOError` at the first bad packet, for invalid UTF-8 and for
-    bad base64; nothing is returned from a payload that fails.
+    bad base64; the error's ``packets`` holds the good packets that came before it.
     """
     cdef str text
     cdef list out = []
     cdef str part
     if isinstance(body, str):
         text = <str>body
+    elif not (PyBytes_Check(body) or PyByteArray_Check(body) or isinstance(body, memoryview)):
+        raise TypeError(f"expected bytes or str, got {type(body).__name__}")
     else:
         try:
             text = PyUnicode_DecodeUTF8(<const char*>PyBytes_AS_STRING(body), len(body), NULL) \
@@ -79,9 +80,12 @@ def decode_eio_payload(body):
             try:
                 out.append((EIO_MESSAGE, _a2b_base64(part[1:], strict_mode=True)))
             except (ValueError, _BinasciiError):
-                raise EngineIOError("invalid base64 in a binary packet") from None
+                raise EngineIOError("invalid base64 in a binary packet", out) from None
         else:
-            out.append(_decode_eio_text(part))
+            try:
+                out.append(_decode_eio_text(part))
+            except EngineIOError as exc:
+                raise EngineIOError(str(exc), out) from None
     return out
 
 
@@ -95,4 +99,4 @@ def encode_eio_payload(packets):
             parts.append("b" + _b2a_base64(packet, newline=False).decode("ascii"))
         else:
             raise EncodeError(f"encoded packets are str or bytes, not {type(packet).__name__}")
-    return "\x1e".join(parts).encode("utf-8")
+    return _utf8_bytes("\x1e".join(parts))

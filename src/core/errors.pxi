@@ -49,7 +49,14 @@ class HandshakeError(ProtocolError):
 
 
 class EngineIOError(ProtocolError):
-    """An Engine.IO packet or polling payload could not be decoded (maps to ``parse error``)."""
+    """An Engine.IO packet or polling payload could not be decoded (maps to ``parse error``).
+
+    ``packets`` holds the packets of a polling payload decoded before the bad one.
+    """
+
+    def __init__(self, message, packets=None):
+        super().__init__(message)
+        self.packets = packets if packets is not None else []
 
 
 class SocketIOError(ProtocolError):

@@ -98,6 +98,9 @@ cdef object _prepare(object obj, list attachments, int depth):
     if PyBytes_CheckExact(obj) or PyByteArray_Check(obj) or isinstance(obj, memoryview):
         attachments.append(obj if PyBytes_CheckExact(obj) else bytes(obj))
         return {"_placeholder": True, "num": len(attachments) - 1}
+    if PyFloat_Check(obj):                # float subclasses (numpy.float64, ...)
+        new = _js_float(<double>obj)
+        return float(obj) if new is None else new
     return obj
 
 
@@ -105,14 +108,56 @@ cdef bytes _dumps(object value):
     try:
         return _orjson_dumps(value)
     except _JSONEncodeError as exc:
-        raise EncodeError(f"value cannot be sent as JSON: {exc}") from None
+        error = exc
+    if "surrogate" in str(error):
+        # JSON.stringify escapes lone surrogates (\ud800); orjson refuses them.
+        try:
+            return _orjson_dumps(_escape_surrogates(value, 0))
+        except _JSONEncodeError as exc:
+            error = exc
+    raise EncodeError(f"value cannot be sent as JSON: {error}") from None
+
+
+cdef object _LONE_SURROGATE = _re_compile("[\ud800-\udfff]")
+
+
+cdef str _escape_surrogate(match):
+    return "\\u%04x" % ord(match.group())
+
+
+cdef object _escape_surrogates(object obj, int depth):
+    """Slow path: strings holding lone surrogates become pre-escaped JSON fragments."""
+    if depth > _MAX_DEPTH:
+        raise EncodeError("value nested too deeply")
+    if PyUnicode_Check(obj):
+        if _LONE_SURROGATE.search(obj) is None:
+            return obj
+        text = _json_dumps(obj, ensure_ascii=False)
+        return _JsonFragment(_LONE_SURROGATE.sub(_escape_surrogate, text).encode("utf-8"))
+    if PyList_Check(obj) or PyTuple_Check(obj):
+        return [_escape_surrogates(item, depth + 1) for item in obj]
+    if PyDict_Check(obj):
+        return {key: _escape_surrogates(item, depth + 1) for key, item in (<dict>obj).items()}
+    return obj
+
+
+cdef object _reject_constant(str name):
+    raise ValueError(f"{name} is not JSON")
 
 
 cdef object _loads(str text):
     try:
         return _orjson_loads(text)
     except _JSONDecodeError as exc:
-        raise SocketIOError(f"invalid JSON payload: {exc}") from None
+        error = exc
+    # orjson refuses what JSON.parse accepts in two cases: escaped lone surrogates
+    # ("\ud800", sent by JavaScript for a string cut inside a surrogate pair) and
+    # integers beyond 64 bits. The standard library parses both.
+    try:
+        return _json_loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        pass
+    raise SocketIOError(f"invalid JSON payload: {error}") from None
 
 
 cdef object _reconstruct(object obj, list buffers):

@@ -13,6 +13,15 @@ SIO_BINARY_ACK = 6
 RESERVED_EVENTS = frozenset(
     ("connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"))
 
+cdef enum:
+    _K_CONNECT = 0
+    _K_DISCONNECT = 1
+    _K_EVENT = 2
+    _K_ACK = 3
+    _K_CONNECT_ERROR = 4
+    _K_BINARY_EVENT = 5
+    _K_BINARY_ACK = 6
+
 cdef tuple _SIO_TYPE_CHARS = ("0", "1", "2", "3", "4", "5", "6")
 cdef long long _MAX_SAFE_INTEGER = 9007199254740991
 
@@ -99,32 +108,32 @@ def encode_sio_packet(int type, str nsp="/", data=None, id=None):
         raise EncodeError(f"invalid namespace {nsp!r}")
     if id is not None and (type_(id) is not int or not 0 <= id <= _MAX_SAFE_INTEGER):
         raise EncodeError(f"ack id must be an int from 0 to 2**53-1, not {id!r}")
-    if type == SIO_CONNECT:
+    if type == _K_CONNECT:
         if data is not None and not PyDict_Check(data):
             raise EncodeError("CONNECT data must be a dict or None")
-    elif type == SIO_DISCONNECT:
+    elif type == _K_DISCONNECT:
         if data is not None:
             raise EncodeError("DISCONNECT carries no data")
-    elif type == SIO_CONNECT_ERROR:
+    elif type == _K_CONNECT_ERROR:
         if not (isinstance(data, str) or PyDict_Check(data)):
             raise EncodeError("CONNECT_ERROR data must be a str or a dict")
     else:
         if not (PyList_Check(data) or PyTuple_Check(data)):
             raise EncodeError("EVENT and ACK data must be a list")
-        if type == SIO_EVENT or type == SIO_BINARY_EVENT:
+        if type == _K_EVENT or type == _K_BINARY_EVENT:
             if not len(data):
                 raise EncodeError("EVENT data must start with the event name")
     if data is not None:
         data = _prepare(data, attachments, 0)
     if attachments:
-        if type == SIO_EVENT or type == SIO_BINARY_EVENT:
-            type = SIO_BINARY_EVENT
-        elif type == SIO_ACK or type == SIO_BINARY_ACK:
-            type = SIO_BINARY_ACK
+        if type == _K_EVENT or type == _K_BINARY_EVENT:
+            type = _K_BINARY_EVENT
+        elif type == _K_ACK or type == _K_BINARY_ACK:
+            type = _K_BINARY_ACK
         else:
             raise EncodeError("only EVENT and ACK packets carry binary data")
         head = _SIO_TYPE_CHARS[type] + str(len(attachments)) + "-"
-    elif type == SIO_BINARY_EVENT or type == SIO_BINARY_ACK:
+    elif type == _K_BINARY_EVENT or type == _K_BINARY_ACK:
         type -= 3                          # no binary after all: plain EVENT / ACK
         head = _SIO_TYPE_CHARS[type]
     else:
@@ -156,7 +165,7 @@ cdef SioPacket _decode_sio_text(str s, int max_attachments):
     if c < 48 or c > 54:
         raise SocketIOError(f"unknown Socket.IO packet type {s[:1]!r}")
     ptype = <int>c - 48
-    if ptype == SIO_BINARY_EVENT or ptype == SIO_BINARY_ACK:
+    if ptype == _K_BINARY_EVENT or ptype == _K_BINARY_ACK:
         start = i
         while i < n and i - start < 4:
             c = s[i]
@@ -166,6 +175,8 @@ cdef SioPacket _decode_sio_text(str s, int max_attachments):
         if i == start or i >= n or s[i] != "-":
             raise SocketIOError("illegal attachments")
         attachments = int(s[start:i])
+        if attachments < 1:
+            raise SocketIOError("illegal attachments")
         if attachments > max_attachments:
             raise SocketIOError(f"too many attachments ({attachments} > {max_attachments})")
         i += 1
@@ -191,21 +202,27 @@ cdef SioPacket _decode_sio_text(str s, int max_attachments):
         data = _loads(s[i:])
         if not _payload_valid(ptype, data):
             raise SocketIOError(f"invalid payload for packet type {ptype}")
-    elif not (ptype == SIO_CONNECT or ptype == SIO_DISCONNECT):
+    elif not (ptype == _K_CONNECT or ptype == _K_DISCONNECT):
         raise SocketIOError(f"packet type {ptype} needs a payload")
-    return SioPacket(ptype, nsp, data, None if ack < 0 else ack, attachments)
+    cdef SioPacket packet = SioPacket.__new__(SioPacket)
+    packet.type = ptype
+    packet.nsp = nsp
+    packet.data = data
+    packet.id = None if ack < 0 else ack
+    packet.attachments = attachments
+    return packet
 
 
 cdef bint _payload_valid(int ptype, object data):
-    if ptype == SIO_CONNECT:
+    if ptype == _K_CONNECT:
         return PyDict_CheckExact(data)
-    if ptype == SIO_DISCONNECT:
+    if ptype == _K_DISCONNECT:
         return False                       # DISCONNECT carries no payload
-    if ptype == SIO_CONNECT_ERROR:
+    if ptype == _K_CONNECT_ERROR:
         return PyUnicode_CheckExact(data) or PyDict_CheckExact(data)
     if not PyList_CheckExact(data):
         return False
-    if ptype == SIO_ACK or ptype == SIO_BINARY_ACK:
+    if ptype == _K_ACK or ptype == _K_BINARY_ACK:
         return True
     if not len(<list>data):
         return False
@@ -250,7 +267,7 @@ cdef class SioDecoder:
     def feed(self, data):
         """Feed one message; return the completed packet or None."""
         cdef SioPacket packet
-        if PyUnicode_CheckExact(data):
+        if PyUnicode_Check(data):
             if self._pending is not None:
                 self.reset()
                 raise SocketIOError("text packet while binary attachments are pending")
@@ -260,6 +277,8 @@ cdef class SioDecoder:
                 self._buffers = []
                 return None
             return packet
+        if not (PyBytes_Check(data) or PyByteArray_Check(data) or isinstance(data, memoryview)):
+            raise TypeError(f"expected str or bytes, got {type_(data).__name__}")
         if self._pending is None:
             raise SocketIOError("binary data when no attachment is expected")
         self._buffers.append(data if PyBytes_CheckExact(data) else bytes(data))

@@ -93,8 +93,8 @@ cdef class FrameParser:
         cdef list out = []
         cdef Py_buffer view
         cdef Py_ssize_t used
-        if self._error is not None:
-            raise self._error
+        if self._error is not None:  # a fresh error: the events of the failed chunk were reported
+            raise type(self._error)(str(self._error))
         if len(self._buf) == 0:
             PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
             try:
@@ -329,8 +329,10 @@ def encode_frame(int opcode, data, *, bint fin=True, mask=None):
         if not isinstance(mask, bytes) or len(<bytes>mask) != 4:
             raise EncodeError("mask must be 4 bytes")
         key = <const uint8_t*>PyBytes_AS_STRING(mask)
+    if opcode >= 0x8 and not fin:
+        raise EncodeError("control frames cannot be fragmented")
     if isinstance(data, str):
-        s = PyUnicode_AsUTF8AndSize(data, &n)
+        s = _utf8(<str>data, &n)
         if opcode >= 0x8 and n > 125:
             raise EncodeError("control frame payload over 125 bytes")
         return _encode_frame(opcode, <const uint8_t*>s, n, fin, key)
@@ -346,7 +348,7 @@ def encode_frame(int opcode, data, *, bint fin=True, mask=None):
 def encode_text_frame(str text):
     """Encode a complete server text frame (FIN, unmasked)."""
     cdef Py_ssize_t n
-    cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
+    cdef const char* s = _utf8(text, &n)
     return _encode_frame(_OP_TEXT, <const uint8_t*>s, n, True, NULL)
 
 
@@ -369,7 +371,7 @@ def encode_close_frame(code=1000, str reason="", *, mask=None):
         return encode_frame(_OP_CLOSE, b"", mask=mask)
     if not isinstance(code, int) or not _valid_close_code(code):
         raise EncodeError(f"invalid close code {code!r}")
-    reason_bytes = reason.encode("utf-8")
+    reason_bytes = _utf8_bytes(reason)
     if len(reason_bytes) > 123:
         raise EncodeError("close reason over 123 bytes")
     return encode_frame(_OP_CLOSE, (<int>code).to_bytes(2, "big") + reason_bytes, mask=mask)

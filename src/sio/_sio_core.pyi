@@ -33,6 +33,9 @@ class HandshakeError(ProtocolError):
 class EngineIOError(ProtocolError):
     """An Engine.IO packet or polling payload could not be decoded."""
 
+    packets: list[tuple[int, str | bytes]]
+    def __init__(self, message: str, packets: list[tuple[int, str | bytes]] | None = ...) -> None: ...
+
 class SocketIOError(ProtocolError):
     """A Socket.IO packet could not be decoded or is invalid for its type."""
 
@@ -54,8 +57,12 @@ WsEvent = tuple[int, Any]
 class FrameParser:
     """Incremental parser of client-to-server WebSocket frames."""
 
-    max_message_size: int
-    require_mask: bool
+    @property
+    def max_message_size(self) -> int:
+        """The largest message accepted (``sys.maxsize`` when unlimited)."""
+    @property
+    def require_mask(self) -> bool:
+        """Whether unmasked frames are refused (always, on a server)."""
     def __init__(self, max_message_size: int | None = 1_000_000, require_mask: bool = True) -> None: ...
     @property
     def buffered(self) -> int:
@@ -146,7 +153,9 @@ def decode_sio_packet(text: str, max_attachments: int = 10) -> SioPacket:
 class SioDecoder:
     """Stateful decoder: text packets, then their binary attachments."""
 
-    max_attachments: int
+    @property
+    def max_attachments(self) -> int:
+        """The most attachments one packet may announce."""
     def __init__(self, max_attachments: int = 10) -> None: ...
     @property
     def pending(self) -> bool:
@@ -180,10 +189,18 @@ class Timer:
 class TimerWheel:
     """Hashed timer wheel driven by whoever owns the clock."""
 
-    tick: float
-    slots: int
-    count: int
-    clock: Callable[[], float]
+    @property
+    def tick(self) -> float:
+        """Seconds per tick."""
+    @property
+    def slots(self) -> int:
+        """Slots in one revolution."""
+    @property
+    def count(self) -> int:
+        """Armed timers."""
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The time source."""
     on_wakeup: Callable[[], object] | None
     error_handler: Callable[[BaseException, Timer], object] | None
     def __init__(

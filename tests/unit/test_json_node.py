@@ -13,7 +13,6 @@ import random
 import struct
 import subprocess
 
-import orjson
 import pytest
 
 from sio._sio_core import EncodeError, encode_json, encode_sio_packet
@@ -63,7 +62,17 @@ EDGE_FLOATS = [
     -1e16,
     -123456789012345680000.0,
 ]
-EDGE_STRINGS = ["", "a\x00b", "\x1f\x7f", '"quoted" \\ /', "\u2028\u2029", "é日本語🎉", "\b\f\n\r\t"]
+EDGE_STRINGS = [
+    "",
+    "a\x00b",
+    "\x1f\x7f",
+    '"quoted" \\ /',
+    "\u2028\u2029",
+    "é日本語🎉",
+    "\b\f\n\r\t",
+    "cut \ud83d",
+    "\udfff lone",
+]
 
 
 def random_float(rng: random.Random) -> float:
@@ -126,7 +135,7 @@ def test_encoded_json_is_what_javascript_prints() -> None:
     texts = [encode_json(v).decode("utf-8") for v in values]
     assert node_restringify(texts) == texts
     for value, text in zip(values, texts, strict=True):
-        assert as_js_value(orjson.loads(text)) == as_js_value(value)  # and it still means the same value
+        assert as_js_value(json.loads(text)) == as_js_value(value)  # and it still means the same value
 
 
 @pytest.mark.parametrize(
@@ -149,7 +158,7 @@ def test_javascript_number_formatting(value, expected: str) -> None:
     assert encode_json(value).decode() == expected
 
 
-@pytest.mark.parametrize("value", [{1: "int key"}, {"s": {1, 2}}, [object()], 2**64, "\ud800"])
+@pytest.mark.parametrize("value", [{1: "int key"}, {"s": {1, 2}}, [object()], 2**64])
 def test_values_json_cannot_carry_are_refused(value) -> None:
     with pytest.raises(EncodeError):
         encode_json(value)

@@ -1,0 +1,6 @@
+"""Engine.IO v4 server, usable on its own like Node's ``engine.io`` package."""
+
+from sio.engine.server import EngineRefusal, EngineServer
+from sio.engine.socket import EngineSocket
+
+__all__ = ["EngineRefusal", "EngineServer", "EngineSocket"]

@@ -1,0 +1,105 @@
+"""What the engine sees of HTTP and WebSocket, whatever front end carries them.
+
+A front end (the built-in uvloop server or the ASGI app) turns each request into an
+:class:`HttpExchange` and each accepted WebSocket into a :class:`WebSocketChannel`;
+the engine answers through them and never touches a socket itself.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+Headers = list[tuple[str, str]]
+
+
+class HttpExchange(ABC):
+    """One HTTP request with a complete body, and the way to answer it (once)."""
+
+    __slots__ = (
+        "body",
+        "extra_headers",
+        "headers",
+        "method",
+        "on_abort",
+        "path",
+        "query",
+        "remote_address",
+        "responded",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query_string: str,
+        headers: dict[str, str],
+        body: bytes = b"",
+        remote_address: str | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query: dict[str, str] = dict(parse_qsl(query_string, keep_blank_values=True))
+        self.headers = headers  # lower-case names; repeated headers joined with ", "
+        self.body = body
+        self.remote_address = remote_address
+        self.responded = False
+        self.extra_headers: Headers = []  # added to whatever response is sent (CORS, cookie)
+        self.on_abort: Callable[[], object] | None = None  # set by the engine while it holds a request
+
+    def respond(self, status: int, headers: Headers, body: bytes = b"") -> None:
+        """Send the response; later calls are ignored (the first answer wins)."""
+        if self.responded:
+            return
+        self.responded = True
+        self.on_abort = None
+        self._send(status, [*headers, *self.extra_headers] if self.extra_headers else headers, body)
+
+    @abstractmethod
+    def _send(self, status: int, headers: Headers, body: bytes) -> None:
+        """Write the response (front-end specific)."""
+
+    def aborted(self) -> None:
+        """Called by the front end when the client went away before the response."""
+        if not self.responded:
+            self.responded = True
+            callback, self.on_abort = self.on_abort, None
+            if callback is not None:
+                callback()
+
+
+class WebSocketChannel(ABC):
+    """An accepted WebSocket connection as the engine uses it."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def send(self, data: str | bytes) -> None:
+        """Send one message: str as a text frame, bytes as a binary frame."""
+
+    @abstractmethod
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (idempotent)."""
+
+    @property
+    def writable(self) -> bool:
+        """False while the front end asks the writer to pause (back-pressure)."""
+        return True
+
+
+class WebSocketHandler(ABC):
+    """The engine's side of a WebSocket: the front end calls these."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def on_message(self, data: str | bytes) -> None:
+        """A complete text (str) or binary (bytes) message arrived."""
+
+    @abstractmethod
+    def on_close(self, error: bool) -> None:
+        """The connection is gone; ``error`` tells a protocol/transport error from a clean close."""
+
+    def on_drain(self) -> None:  # noqa: B027 - optional hook
+        """The channel became writable again after back-pressure."""

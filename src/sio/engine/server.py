@@ -1,0 +1,364 @@
+"""The Engine.IO v4 server: request routing, handshakes, errors and CORS.
+
+Usable on its own, like Node's ``engine.io`` package::
+
+    eio = EngineServer(cors_allowed_origins="*")
+
+    @eio.on("connection")
+    def on_connection(socket):
+        socket.on("message", socket.send)
+
+    eio.listen(3000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+
+from sio._events import EventEmitter
+from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel
+from sio.engine.socket import EngineSocket, PollingTransport, Transport, WebSocketTransport
+from sio.timers import LoopTimerWheel
+
+TRANSPORTS = ("polling", "websocket")
+
+# Engine.IO error codes, messages and HTTP statuses (as Node's engine.io answers them).
+UNKNOWN_TRANSPORT = 0
+UNKNOWN_SID = 1
+BAD_HANDSHAKE_METHOD = 2
+BAD_REQUEST = 3
+FORBIDDEN = 4
+UNSUPPORTED_PROTOCOL_VERSION = 5
+ERROR_MESSAGES = {
+    UNKNOWN_TRANSPORT: "Transport unknown",
+    UNKNOWN_SID: "Session ID unknown",
+    BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    BAD_REQUEST: "Bad request",
+    FORBIDDEN: "Forbidden",
+    UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
+}
+
+AllowRequest = Callable[[HttpExchange], "bool | Awaitable[bool]"]
+
+
+class EngineRefusal(Exception):
+    """A request the engine answers with an Engine.IO error (code, message, HTTP status)."""
+
+    def __init__(self, code: int, message: str | None = None) -> None:
+        super().__init__(message or ERROR_MESSAGES[code])
+        self.code = code
+        self.message = message or ERROR_MESSAGES[code]
+        self.status = 403 if code == FORBIDDEN else 400
+
+    def body(self) -> bytes:
+        """The JSON error body Node sends."""
+        return orjson.dumps({"code": self.code, "message": self.message})
+
+
+class EngineServer(EventEmitter):
+    """An Engine.IO v4 server (Node's ``engine.io`` Server).
+
+    Events: ``connection`` (an :class:`EngineSocket`), ``connection_error``
+    (the request and the :class:`EngineRefusal`).
+    """
+
+    def __init__(
+        self,
+        *,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        upgrade_timeout: float = 10.0,
+        max_http_buffer_size: int = 1_000_000,
+        transports: Iterable[str] = TRANSPORTS,
+        allow_upgrades: bool = True,
+        allow_request: AllowRequest | None = None,
+        cors_allowed_origins: str | Iterable[str] | None = None,
+        cors_credentials: bool = True,
+        cookie: bool | str | dict[str, Any] = False,
+        path: str = "/engine.io/",
+    ) -> None:
+        super().__init__()
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.upgrade_timeout = upgrade_timeout
+        self.max_http_buffer_size = max_http_buffer_size
+        self.transports = tuple(transports)
+        unknown = set(self.transports) - set(TRANSPORTS)
+        if unknown or not self.transports:
+            raise ValueError(f"transports must be a non-empty subset of {TRANSPORTS}, not {self.transports}")
+        self.allow_upgrades = allow_upgrades
+        self.allow_request = allow_request
+        if cors_allowed_origins is None or cors_allowed_origins == "*":
+            self.cors_allowed_origins: str | frozenset[str] | None = cors_allowed_origins
+        elif isinstance(cors_allowed_origins, str):
+            self.cors_allowed_origins = frozenset([cors_allowed_origins])
+        else:
+            self.cors_allowed_origins = frozenset(cors_allowed_origins)
+        self.cors_credentials = cors_credentials
+        self.cookie = cookie
+        self.path = "/" + path.strip("/") + "/"
+        self.clients: dict[str, EngineSocket] = {}
+        self._wheel: LoopTimerWheel | None = None
+        self._servers: list[asyncio.AbstractServer] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- public API --------------------------------------------------------------
+
+    @property
+    def clients_count(self) -> int:
+        """Number of open sessions."""
+        return len(self.clients)
+
+    @property
+    def wheel(self) -> LoopTimerWheel:
+        """The timer wheel of the running loop (created on first use)."""
+        if self._wheel is None:
+            self._wheel = LoopTimerWheel(asyncio.get_running_loop())
+        return self._wheel
+
+    def handles_path(self, path: str) -> bool:
+        """Whether a request path belongs to this server."""
+        return path == self.path or path == self.path[:-1]
+
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        *,
+        fallback: Callable[[HttpExchange], None] | None = None,
+    ) -> asyncio.AbstractServer:
+        """Start the built-in HTTP/WebSocket front end on the running loop; return the server."""
+        from sio.frontends.builtin import serve
+
+        server = await serve(self, host, port, fallback=fallback)
+        self._servers.append(server)
+        return server
+
+    def listen(self, port: int = 3000, host: str = "127.0.0.1") -> None:
+        """Serve forever on uvloop (blocking); Ctrl-C stops it."""
+        from sio.frontends.builtin import run
+
+        run(self, host, port)
+
+    def asgi_app(self, other_app: Any = None) -> Any:
+        """This server as an ASGI 3 application; other paths go to ``other_app``."""
+        from sio.frontends.asgi import ASGIApp
+
+        return ASGIApp(self, other_app)
+
+    async def close(self) -> None:
+        """Close every session (``forced close``) and stop the front ends."""
+        for socket in list(self.clients.values()):
+            socket.close()
+            socket._transport.discard()
+            socket._on_close("forced close")
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        if self._wheel is not None:
+            self._wheel.close()
+            self._wheel = None
+
+    # -- HTTP --------------------------------------------------------------------
+
+    def handle_request(self, exchange: HttpExchange) -> None:
+        """Serve one polling request (or CORS preflight) for this server's path."""
+        cors = self._cors_headers(exchange)
+        if cors is None:
+            self._refuse(exchange, EngineRefusal(FORBIDDEN, "Origin not allowed"), [])
+            return
+        if exchange.method == "OPTIONS":
+            headers = [*cors, ("Access-Control-Allow-Methods", "GET, POST, OPTIONS")]
+            requested = exchange.headers.get("access-control-request-headers")
+            if requested:
+                headers.append(("Access-Control-Allow-Headers", requested))
+            exchange.respond(204, headers, b"")
+            return
+        exchange.extra_headers.extend(cors)
+        try:
+            self._verify(exchange, websocket=False)
+        except EngineRefusal as refusal:
+            self._refuse(exchange, refusal, [])
+            return
+        sid = exchange.query.get("sid")
+        if sid is None:
+            self._handshake(exchange, None)
+            return
+        socket = self.clients[sid]
+        transport = socket._transport
+        if not isinstance(transport, PollingTransport):  # pragma: no cover - _verify checks
+            self._refuse(exchange, EngineRefusal(BAD_REQUEST), [])
+        elif exchange.method == "GET":
+            transport.on_poll(exchange)
+        elif exchange.method == "POST":
+            transport.on_data(exchange)
+        else:
+            self._refuse(exchange, EngineRefusal(BAD_REQUEST, "Bad request method"), [])
+
+    def check_websocket(self, exchange: HttpExchange) -> EngineRefusal | None:
+        """Decide whether a WebSocket request may be accepted (before the 101)."""
+        if self._cors_headers(exchange) is None:
+            return EngineRefusal(FORBIDDEN, "Origin not allowed")
+        try:
+            self._verify(exchange, websocket=True)
+        except EngineRefusal as refusal:
+            self.emit("connection_error", exchange, refusal)
+            return refusal
+        return None
+
+    def accept_websocket(
+        self, exchange: HttpExchange, channel: WebSocketChannel
+    ) -> WebSocketTransport | None:
+        """Attach an accepted WebSocket: a new session or an upgrade; return its handler."""
+        transport = WebSocketTransport(channel)
+        sid = exchange.query.get("sid")
+        if sid is None:
+            self._handshake(exchange, transport)
+            return transport
+        socket = self.clients.get(sid)
+        if socket is None or socket.upgrading or socket.upgraded or socket.ready_state != "open":
+            channel.close(1008, "cannot upgrade this session")
+            return None
+        socket._start_upgrade(transport)
+        return transport
+
+    def _verify(self, exchange: HttpExchange, websocket: bool) -> None:
+        query = exchange.query
+        if query.get("EIO") != "4":
+            raise EngineRefusal(UNSUPPORTED_PROTOCOL_VERSION)
+        transport = query.get("transport")
+        if transport not in self.transports:
+            raise EngineRefusal(UNKNOWN_TRANSPORT)
+        if websocket != (transport == "websocket"):
+            raise EngineRefusal(BAD_REQUEST)
+        sid = query.get("sid")
+        if sid is not None:
+            socket = self.clients.get(sid)
+            if socket is None:
+                raise EngineRefusal(UNKNOWN_SID)
+            if websocket:
+                if socket.transport != "polling" or not self.allow_upgrades:
+                    raise EngineRefusal(BAD_REQUEST)
+            elif socket.transport != transport:
+                raise EngineRefusal(BAD_REQUEST)
+        elif exchange.method != "GET":
+            raise EngineRefusal(BAD_HANDSHAKE_METHOD)
+
+    def _refuse(self, exchange: HttpExchange, refusal: EngineRefusal, extra: Headers) -> None:
+        self.emit("connection_error", exchange, refusal)
+        exchange.respond(refusal.status, [("Content-Type", "application/json"), *extra], refusal.body())
+
+    def _handshake(self, exchange: HttpExchange, transport: WebSocketTransport | None) -> None:
+        if self.allow_request is None:
+            self._open_session(exchange, transport)
+            return
+        verdict = self.allow_request(exchange)
+        if inspect.isawaitable(verdict):
+            task = asyncio.ensure_future(self._finish_handshake(exchange, transport, verdict))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._decide(exchange, transport, bool(verdict))
+
+    async def _finish_handshake(
+        self, exchange: HttpExchange, transport: WebSocketTransport | None, verdict: Awaitable[bool]
+    ) -> None:
+        try:
+            allowed = bool(await verdict)
+        except Exception as exc:
+            self._refusal_for(exchange, transport, EngineRefusal(FORBIDDEN, str(exc) or None))
+            return
+        self._decide(exchange, transport, allowed)
+
+    def _decide(self, exchange: HttpExchange, transport: WebSocketTransport | None, allowed: bool) -> None:
+        if allowed:
+            self._open_session(exchange, transport)
+        else:
+            self._refusal_for(exchange, transport, EngineRefusal(FORBIDDEN))
+
+    def _refusal_for(
+        self, exchange: HttpExchange, transport: WebSocketTransport | None, refusal: EngineRefusal
+    ) -> None:
+        if transport is None:
+            self._refuse(exchange, refusal, [])
+        else:  # already accepted as a WebSocket: all that is left is to close it
+            self.emit("connection_error", exchange, refusal)
+            transport.channel.close(1008, refusal.message)
+
+    def _open_session(self, exchange: HttpExchange, transport: WebSocketTransport | None) -> None:
+        sid = secrets.token_urlsafe(15)
+        polling = transport is None
+        active: Transport = PollingTransport() if transport is None else transport
+        socket = EngineSocket(self, sid, active, exchange)
+        self.clients[sid] = socket
+        upgrades = ["websocket"] if polling and self.allow_upgrades and "websocket" in self.transports else []
+        open_packet = (
+            "0"
+            + orjson.dumps(
+                {
+                    "sid": sid,
+                    "upgrades": upgrades,
+                    "pingInterval": round(self.ping_interval * 1000),
+                    "pingTimeout": round(self.ping_timeout * 1000),
+                    "maxPayload": self.max_http_buffer_size,
+                }
+            ).decode()
+        )
+        if polling:
+            cookie = self._cookie_header(sid)
+            if cookie:
+                exchange.extra_headers.append(cookie)
+            socket._transport.on_poll(exchange)  # type: ignore[attr-defined]
+        socket._open(open_packet)
+        self.emit("connection", socket)
+
+    def _forget(self, socket: EngineSocket) -> None:
+        if self.clients.get(socket.id) is socket:
+            del self.clients[socket.id]
+
+    # -- CORS and cookies --------------------------------------------------------
+
+    def _cors_headers(self, exchange: HttpExchange) -> Headers | None:
+        """CORS headers for the response, [] when CORS is off, None when the origin is refused."""
+        allowed = self.cors_allowed_origins
+        if allowed is None:
+            return []
+        origin = exchange.headers.get("origin")
+        if origin is None:
+            return []  # not a cross-origin browser request
+        if allowed != "*" and origin not in allowed:
+            return None
+        headers = [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+        if self.cors_credentials:
+            headers.append(("Access-Control-Allow-Credentials", "true"))
+        return headers
+
+    def _cookie_header(self, sid: str) -> tuple[str, str] | None:
+        cookie = self.cookie
+        if not cookie:
+            return None
+        options: dict[str, Any] = {"name": "io", "path": "/", "httponly": True, "samesite": "Lax"}
+        if isinstance(cookie, str):
+            options["name"] = cookie
+        elif isinstance(cookie, dict):
+            options.update({k.lower(): v for k, v in cookie.items()})
+        parts = [f"{options.pop('name')}={sid}"]
+        if options.get("path"):
+            parts.append(f"Path={options['path']}")
+        if options.get("httponly"):
+            parts.append("HttpOnly")
+        if options.get("secure"):
+            parts.append("Secure")
+        if options.get("samesite"):
+            parts.append(f"SameSite={options['samesite']}")
+        if options.get("max_age") is not None:
+            parts.append(f"Max-Age={int(options['max_age'])}")
+        return ("Set-Cookie", "; ".join(parts))

@@ -1,0 +1,418 @@
+"""An Engine.IO session (:class:`EngineSocket`) and its two transports.
+
+Behaviour follows Node's ``engine.io`` 6.6: a buffer of encoded packets flushed
+whenever the transport is writable (one payload per held GET on polling, one frame
+per packet on WebSocket), heartbeats from the server driven by the timer wheel, the
+polling -> WebSocket upgrade, and the close reasons of DESIGN.md section 4.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sio._events import EventEmitter
+from sio._sio_core import (
+    EIO_CLOSE,
+    EIO_MESSAGE,
+    EIO_NOOP,
+    EIO_PING,
+    EIO_PONG,
+    EIO_UPGRADE,
+    EngineIOError,
+    decode_eio_packet,
+    decode_eio_payload,
+    encode_eio_payload,
+)
+from sio.engine.exchange import HttpExchange, WebSocketChannel, WebSocketHandler
+
+if TYPE_CHECKING:
+    from sio.engine.server import EngineServer
+
+EncodedPacket = str | bytes
+
+PING = "2"
+PONG_PROBE = "3probe"
+NOOP = "6"
+CLOSE = "1"
+
+POLL_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
+POST_HEADERS = [("Content-Type", "text/html")]
+
+
+class EngineSocket(EventEmitter):
+    """One Engine.IO session, like Node's ``engine.io`` Socket.
+
+    Events: ``message`` (str or bytes), ``close`` (reason, description),
+    ``upgrade`` (the new transport name), ``drain`` (the buffer was flushed).
+    """
+
+    def __init__(self, server: EngineServer, sid: str, transport: Transport, request: HttpExchange) -> None:
+        super().__init__()
+        self.server = server
+        self.id = sid
+        self.request = request
+        self.remote_address = request.remote_address
+        self.ready_state = "opening"
+        self.upgrading = False
+        self.upgraded = False
+        self._transport = transport
+        self._buffer: list[EncodedPacket] = []
+        self._upgrade_transport: WebSocketTransport | None = None
+        wheel = server.wheel
+        self._ping_timer = wheel.timer(self._send_ping)
+        self._pong_timer = wheel.timer(self._on_ping_timeout)
+        self._upgrade_timer = wheel.timer(self._on_upgrade_timeout)
+        self._close_timer = wheel.timer(self._on_close_timeout)
+        transport.bind(self)
+
+    # -- public API --------------------------------------------------------------
+
+    @property
+    def transport(self) -> str:
+        """The name of the current transport: ``"polling"`` or ``"websocket"``."""
+        return self._transport.name
+
+    def send(self, data: str | bytes) -> None:
+        """Send a message (str as text, bytes-like as binary); dropped once closing."""
+        if self.ready_state != "open":
+            return
+        if isinstance(data, str):
+            self._buffer.append("4" + data)
+        else:
+            self._buffer.append(bytes(data))
+        self.flush()
+
+    def send_encoded(self, packets: list[EncodedPacket]) -> None:
+        """Queue already encoded Engine.IO packets (encode once, send to many)."""
+        if self.ready_state != "open":
+            return
+        self._buffer.extend(packets)
+        self.flush()
+
+    def close(self) -> None:
+        """Close the session once buffered packets are written (reason ``forced close``)."""
+        if self.ready_state != "open":
+            return
+        self.ready_state = "closing"
+        if self._buffer:
+            self.once("drain", self._close_transport)
+            self.flush()
+            if self._buffer:  # not writable now: bound the wait
+                self._close_timer.arm(self.server.ping_timeout)
+            return
+        self._close_transport()
+
+    # -- internals ---------------------------------------------------------------
+
+    def _open(self, open_packet: str) -> None:
+        self.ready_state = "open"
+        self._buffer.append(open_packet)
+        self.flush()
+        self._ping_timer.arm(self.server.ping_interval)
+
+    def flush(self) -> None:
+        """Write the buffer if the transport can take it now."""
+        if self._buffer and self.ready_state != "closed" and self._transport.writable:
+            packets, self._buffer = self._buffer, []
+            self._transport.send(packets)
+            self.emit("drain")
+
+    def _close_transport(self) -> None:
+        if self.ready_state == "closed":
+            return
+        self._transport.close(lambda: self._on_close("forced close"))
+
+    def _on_close_timeout(self) -> None:
+        self._transport.discard()
+        self._on_close("forced close")
+
+    def _send_ping(self) -> None:
+        if self.ready_state not in ("open", "closing"):
+            return
+        self._buffer.append(PING)
+        self.flush()
+        self._pong_timer.arm(self.server.ping_timeout)
+
+    def _on_ping_timeout(self) -> None:
+        self._on_close("ping timeout")
+
+    def _on_packet(self, packet_type: int, data: str | bytes) -> None:
+        if self.ready_state not in ("open", "closing"):
+            return
+        if packet_type == EIO_MESSAGE:
+            self.emit("message", data)
+        elif packet_type == EIO_PONG:
+            self._pong_timer.cancel()
+            self._ping_timer.arm(self.server.ping_interval)
+            self.emit("heartbeat")
+        elif packet_type == EIO_CLOSE:
+            self._on_close("transport close")
+        elif packet_type == EIO_NOOP:
+            pass
+        else:  # ping from the client, upgrade on the active transport, open
+            self._on_close("transport error", f"unexpected packet type {packet_type}")
+
+    def _on_close(self, reason: str, description: Any = None) -> None:
+        if self.ready_state == "closed":
+            return
+        self.ready_state = "closed"
+        for timer in (self._ping_timer, self._pong_timer, self._upgrade_timer, self._close_timer):
+            timer.cancel()
+        self._buffer = []
+        self.server._forget(self)
+        if self._upgrade_transport is not None:
+            self._upgrade_transport.close()
+            self._upgrade_transport = None
+        self._transport.close()
+        self.emit("close", reason, description)
+
+    # -- upgrade -----------------------------------------------------------------
+
+    def _start_upgrade(self, transport: WebSocketTransport) -> None:
+        self.upgrading = True
+        self._upgrade_transport = transport
+        transport.bind(self, upgrading=True)
+        self._upgrade_timer.arm(self.server.upgrade_timeout)
+
+    def _on_upgrade_packet(self, transport: WebSocketTransport, packet_type: int, data: str | bytes) -> None:
+        if packet_type == EIO_PING and data == "probe":
+            transport.send([PONG_PROBE])
+            # Force a polling cycle so that the client can pause polling and upgrade.
+            self._transport.send_noop()
+        elif packet_type == EIO_UPGRADE and self.ready_state in ("open", "closing"):
+            self._upgrade_timer.cancel()
+            old = self._transport
+            self._transport = transport
+            self._upgrade_transport = None
+            self.upgrading = False
+            self.upgraded = True
+            transport.upgraded()
+            old.discard()
+            self.emit("upgrade", transport.name)
+            self.flush()
+            if self.ready_state == "closing" and not self._buffer:
+                self._close_transport()
+        else:
+            self._abort_upgrade()
+
+    def _abort_upgrade(self) -> None:
+        self._upgrade_timer.cancel()
+        self.upgrading = False
+        transport, self._upgrade_transport = self._upgrade_transport, None
+        if transport is not None:
+            transport.close()
+
+    def _on_upgrade_timeout(self) -> None:
+        self._abort_upgrade()
+
+
+class Transport:
+    """Base of the two transports: how packets reach the client."""
+
+    name = ""
+    socket: EngineSocket
+
+    def bind(self, socket: EngineSocket, upgrading: bool = False) -> None:
+        """Attach the transport to its session."""
+        self.socket = socket
+
+    @property
+    def writable(self) -> bool:
+        """Whether ``send`` would write now."""
+        raise NotImplementedError
+
+    def send(self, packets: list[EncodedPacket]) -> None:
+        """Write encoded packets (only called while writable)."""
+        raise NotImplementedError
+
+    def send_noop(self) -> None:
+        """Answer a held poll with a noop (used while upgrading)."""
+
+    def close(self, on_closed: Any = None) -> None:
+        """Close the transport, calling ``on_closed`` once it is."""
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        """Stop using the transport after an upgrade (or a timed-out close)."""
+
+
+class PollingTransport(Transport):
+    """HTTP long-polling: held GETs carry payloads down, POSTs carry them up."""
+
+    name = "polling"
+
+    def __init__(self) -> None:
+        self._poll: HttpExchange | None = None
+        self._closing: Any = None  # callback waiting for the next poll to carry the close packet
+        self._discarded = False
+
+    @property
+    def writable(self) -> bool:
+        """True while a GET is held."""
+        return self._poll is not None
+
+    def on_poll(self, exchange: HttpExchange) -> None:
+        """A GET for this session."""
+        socket = self.socket
+        if self._poll is not None:
+            exchange.respond(400, POLL_HEADERS, b"")
+            socket._on_close("transport error", "overlapping polling request")
+            return
+        self._poll = exchange
+        exchange.on_abort = self._on_poll_aborted
+        if self._closing is not None:
+            self._finish_close()
+        elif socket.upgrading:
+            self.send_noop()
+        else:
+            socket.flush()
+
+    def on_data(self, exchange: HttpExchange) -> None:
+        """A POST for this session: a payload of packets from the client."""
+        socket = self.socket
+        server = socket.server
+        if exchange.headers.get("content-type", "").startswith("application/octet-stream"):
+            exchange.respond(400, POST_HEADERS, b"")
+            socket._on_close("transport error", "binary content type on polling")
+            return
+        if len(exchange.body) > server.max_http_buffer_size:
+            exchange.respond(413, POST_HEADERS, b"")
+            return
+        exchange.respond(200, POST_HEADERS, b"ok")
+        try:
+            packets = decode_eio_payload(exchange.body)
+        except EngineIOError as exc:
+            self._deliver(exc.packets)
+            socket._on_close("parse error", str(exc))
+            return
+        self._deliver(packets)
+
+    def _deliver(self, packets: list[tuple[int, str | bytes]]) -> None:
+        socket = self.socket
+        for packet_type, data in packets:
+            if packet_type == EIO_CLOSE:
+                if self._poll is not None:
+                    self._respond([NOOP])
+                socket._on_close("transport close")
+                return
+            socket._on_packet(packet_type, data)
+            if socket.ready_state == "closed":
+                return
+
+    def send(self, packets: list[EncodedPacket]) -> None:
+        """Answer the held GET with one payload."""
+        self._respond(packets)
+
+    def send_noop(self) -> None:
+        """Answer a held GET with a noop packet."""
+        if self._poll is not None:
+            self._respond([NOOP])
+
+    def _respond(self, packets: list[EncodedPacket]) -> None:
+        exchange, self._poll = self._poll, None
+        if exchange is not None:
+            body = encode_eio_payload(packets)
+            exchange.respond(200, POLL_HEADERS, body)
+
+    def _on_poll_aborted(self) -> None:
+        self._poll = None
+        self.socket._on_close("transport error", "poll connection closed prematurely")
+
+    def close(self, on_closed: Any = None) -> None:
+        """Send the close packet on the held GET, or on the next one."""
+        if self._poll is not None:
+            self._respond([CLOSE])
+            if on_closed is not None:
+                on_closed()
+        elif self._discarded or on_closed is None:
+            if on_closed is not None:
+                on_closed()
+        else:
+            self._closing = on_closed
+            self.socket._close_timer.arm(self.socket.server.ping_timeout)
+
+    def _finish_close(self) -> None:
+        callback, self._closing = self._closing, None
+        socket = self.socket
+        packets, socket._buffer = socket._buffer, []
+        self._respond([*packets, CLOSE])
+        callback()
+
+    def discard(self) -> None:
+        """Answer any held GET with a noop and stop using this transport."""
+        self._discarded = True
+        self.send_noop()
+
+
+class WebSocketTransport(Transport, WebSocketHandler):
+    """A WebSocket carrying one Engine.IO packet per message."""
+
+    name = "websocket"
+
+    def __init__(self, channel: WebSocketChannel) -> None:
+        self.channel = channel
+        self._upgrading = False
+        self._closed = False
+
+    def bind(self, socket: EngineSocket, upgrading: bool = False) -> None:
+        """Attach to the session, as its transport or as an upgrade candidate."""
+        self.socket = socket
+        self._upgrading = upgrading
+
+    def upgraded(self) -> None:
+        """The upgrade completed: this is now the session's transport."""
+        self._upgrading = False
+
+    @property
+    def writable(self) -> bool:
+        """False while the front end applies back-pressure."""
+        return not self._closed and self.channel.writable
+
+    def send(self, packets: list[EncodedPacket]) -> None:
+        """One frame per packet."""
+        channel = self.channel
+        for packet in packets:
+            channel.send(packet)
+
+    def close(self, on_closed: Any = None) -> None:
+        """Send a close frame; the session is closed at once."""
+        if not self._closed:
+            self._closed = True
+            self.channel.close(1000)
+        if on_closed is not None:
+            on_closed()
+
+    # -- WebSocketHandler: calls from the front end ------------------------------
+
+    def on_message(self, data: str | bytes) -> None:
+        """Decode and route one message."""
+        socket = self.socket
+        try:
+            packet_type, payload = decode_eio_packet(data)
+        except EngineIOError as exc:
+            if self._upgrading:
+                socket._abort_upgrade()
+            else:
+                socket._on_close("parse error", str(exc))
+            return
+        if self._upgrading:
+            socket._on_upgrade_packet(self, packet_type, payload)
+        else:
+            socket._on_packet(packet_type, payload)
+
+    def on_close(self, error: bool) -> None:
+        """The connection ended (client close, network loss or protocol error)."""
+        already_closed = self._closed
+        self._closed = True
+        if self._upgrading:
+            if self.socket._upgrade_transport is self:
+                self.socket._upgrade_transport = None
+                self.socket._abort_upgrade()
+            return
+        if not already_closed:
+            self.socket._on_close("transport error" if error else "transport close")
+
+    def on_drain(self) -> None:
+        """Flush what was buffered while the channel was paused."""
+        if not self._upgrading:
+            self.socket.flush()

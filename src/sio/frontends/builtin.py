@@ -1,0 +1,385 @@
+"""The built-in front end: HTTP/1.1 (httptools) and WebSocket (our Cython codec) on uvloop.
+
+One :class:`HttpConnection` protocol per TCP connection parses requests in
+``data_received`` with callbacks (no task per request), answers them in order
+(keep-alive, pipelining), bounds header and body sizes, drops a client whose
+headers never complete, and switches to WebSocket framing on an accepted upgrade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+import httptools
+
+from sio._sio_core import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_TEXT,
+    FrameParser,
+    HandshakeError,
+    WebSocketError,
+    check_websocket_upgrade,
+    encode_binary_frame,
+    encode_close_frame,
+    encode_frame,
+    encode_text_frame,
+)
+from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel, WebSocketHandler
+
+if TYPE_CHECKING:
+    from sio.engine.server import EngineServer
+
+log = logging.getLogger("sio.http")
+
+MAX_HEADER_BYTES = 16 * 1024  # Node's default --max-http-header-size
+HEADER_TIMEOUT = 10.0  # seconds for a request's headers to arrive (slowloris)
+KEEP_ALIVE_TIMEOUT = 5.0  # seconds an idle keep-alive connection is kept (Node's default)
+
+Fallback = Callable[[HttpExchange], None]
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
+
+
+def _render(status: int, headers: Headers, body: bytes, keep_alive: bool) -> bytes:
+    lines = [_status_line(status)]
+    for name, value in headers:
+        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+    lines.append(b"Content-Length: %d\r\n" % len(body))
+    if not keep_alive:
+        lines.append(b"Connection: close\r\n")
+    lines.append(b"\r\n")
+    lines.append(body)
+    return b"".join(lines)
+
+
+class _Exchange(HttpExchange):
+    __slots__ = ("_conn", "keep_alive", "rendered")
+
+    def __init__(self, conn: HttpConnection, *args: Any, keep_alive: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._conn = conn
+        self.keep_alive = keep_alive
+        self.rendered: bytes | None = None
+
+    def _send(self, status: int, headers: Headers, body: bytes) -> None:
+        self.rendered = _render(status, headers, body, self.keep_alive)
+        self._conn._flush_responses()
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection: HTTP requests, then possibly a WebSocket."""
+
+    def __init__(self, engine: EngineServer, fallback: Fallback | None = None) -> None:
+        self.engine = engine
+        self.fallback = fallback
+        self.transport: asyncio.Transport | None = None
+        self.remote_address: str | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._queue: deque[_Exchange] = deque()  # requests awaiting their response, in order
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._header_bytes = 0
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._body_limit = engine.max_http_buffer_size + 1024
+        self._timer = engine.wheel.timer(self._on_timeout)
+        self._websocket: WebSocketConnection | None = None
+        self._closing = False
+        self._paused = False
+
+    # -- asyncio.Protocol ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # noqa: D102
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.remote_address = peer[0] if isinstance(peer, tuple) else None
+        self._timer.arm(HEADER_TIMEOUT)
+
+    def data_received(self, data: bytes) -> None:  # noqa: D102
+        if self._websocket is not None:
+            self._websocket.data_received(data)
+            return
+        if self._closing:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            offset = upgrade.args[0] if upgrade.args else len(data)
+            self._upgrade(data[offset:])
+        except _RequestTooLarge as exc:
+            self._fail(exc.status, exc.message)
+        except httptools.HttpParserError:
+            self._fail(400, "Bad Request")
+
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: D102
+        self._timer.cancel()
+        self._closing = True
+        if self._websocket is not None:
+            self._websocket.connection_lost()
+        queue, self._queue = self._queue, deque()
+        for exchange in queue:
+            exchange.aborted()
+
+    def pause_writing(self) -> None:  # noqa: D102
+        self._paused = True
+
+    def resume_writing(self) -> None:  # noqa: D102
+        self._paused = False
+        if self._websocket is not None:
+            self._websocket.on_resume()
+
+    # -- httptools callbacks --------------------------------------------------------
+
+    def on_message_begin(self) -> None:  # noqa: D102
+        self._url = b""
+        self._headers = {}
+        self._header_bytes = 0
+        self._body = []
+        self._body_size = 0
+        if not self._timer.armed:
+            self._timer.arm(HEADER_TIMEOUT)
+
+    def on_url(self, url: bytes) -> None:  # noqa: D102
+        self._url += url
+        self._count_header_bytes(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:  # noqa: D102
+        self._count_header_bytes(len(name) + len(value))
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        previous = self._headers.get(key)
+        self._headers[key] = text if previous is None else previous + ", " + text
+
+    def on_headers_complete(self) -> None:  # noqa: D102
+        self._timer.cancel()
+
+    def on_body(self, body: bytes) -> None:  # noqa: D102
+        self._body_size += len(body)
+        if self._body_size > self._body_limit:
+            raise _RequestTooLarge(413, "Payload Too Large")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:  # noqa: D102
+        if self._parser.should_upgrade():
+            return  # feed_data raises HttpParserUpgrade next: see _upgrade
+        exchange = self._make_exchange(_Exchange, body=b"".join(self._body))
+        self._queue.append(exchange)
+        if self.engine.handles_path(exchange.path):
+            self.engine.handle_request(exchange)
+        elif self.fallback is not None:
+            self.fallback(exchange)
+        else:
+            exchange.respond(404, [("Content-Type", "text/plain")], b"Not Found")
+
+    # -- internals ------------------------------------------------------------------
+
+    def _make_exchange(self, cls: type[_Exchange], body: bytes = b"") -> _Exchange:
+        url = httptools.parse_url(self._url)
+        path = url.path.decode("latin-1") if url.path else "/"
+        query = url.query.decode("latin-1") if url.query else ""
+        return cls(
+            self,
+            self._parser.get_method().decode("latin-1"),
+            path,
+            query,
+            self._headers,
+            body,
+            self.remote_address,
+            keep_alive=self._parser.should_keep_alive(),
+        )
+
+    def _count_header_bytes(self, n: int) -> None:
+        self._header_bytes += n
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _RequestTooLarge(431, "Request Header Fields Too Large")
+
+    def _flush_responses(self) -> None:
+        transport = self.transport
+        while self._queue and self._queue[0].rendered is not None:
+            exchange = self._queue.popleft()
+            if transport is None or self._closing:
+                continue
+            transport.write(exchange.rendered)  # type: ignore[arg-type]
+            if not exchange.keep_alive:
+                self._close()
+                return
+        if not self._queue and not self._closing and not self._timer.armed:
+            self._timer.arm(KEEP_ALIVE_TIMEOUT)
+
+    def _fail(self, status: int, message: str) -> None:
+        """Answer a request we cannot parse or accept, then close the connection."""
+        if self.transport is not None and not self._closing:
+            body = message.encode()
+            self.transport.write(_render(status, [("Content-Type", "text/plain")], body, keep_alive=False))
+        self._close()
+
+    def _close(self) -> None:
+        self._closing = True
+        self._timer.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _on_timeout(self) -> None:
+        if self._queue:  # a held request (long poll) is not idle
+            return
+        if self._header_bytes or self._url:
+            self._fail(408, "Request Timeout")
+        else:
+            self._close()
+
+    def _upgrade(self, rest: bytes) -> None:
+        self._timer.cancel()
+        exchange = self._make_exchange(_Exchange)
+        if self._queue or not self.engine.handles_path(exchange.path):
+            self._fail(400 if self._queue else 404, "Bad Request" if self._queue else "Not Found")
+            return
+        refusal = self.engine.check_websocket(exchange)
+        if refusal is not None:
+            self._fail(400, refusal.message)
+            return
+        try:
+            accept = check_websocket_upgrade(exchange.method, exchange.headers)
+        except HandshakeError as exc:
+            self._fail(exc.status, str(exc))
+            return
+        assert self.transport is not None
+        self.transport.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n\r\n"
+        )
+        websocket = WebSocketConnection(self, self.engine.max_http_buffer_size)
+        self._websocket = websocket
+        handler = self.engine.accept_websocket(exchange, websocket)
+        if handler is None:
+            return
+        websocket.handler = handler
+        if rest:
+            websocket.data_received(rest)
+
+
+class _RequestTooLarge(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class WebSocketConnection(WebSocketChannel):
+    """WebSocket framing over the connection's transport, with our Cython codec."""
+
+    __slots__ = ("_closed", "_conn", "_parser", "handler")
+
+    def __init__(self, conn: HttpConnection, max_message_size: int) -> None:
+        self._conn = conn
+        self._parser = FrameParser(max_message_size)
+        self._closed = False
+        self.handler: WebSocketHandler | None = None
+
+    @property
+    def writable(self) -> bool:
+        """False while the transport's write buffer is over its high-water mark."""
+        return not self._closed and not self._conn._paused
+
+    def send(self, data: str | bytes) -> None:
+        """Write one message as a single frame."""
+        if self._closed:
+            return
+        transport = self._conn.transport
+        if transport is not None:
+            transport.write(encode_text_frame(data) if isinstance(data, str) else encode_binary_frame(data))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame and close the connection (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        transport = self._conn.transport
+        if transport is not None and not transport.is_closing():
+            with contextlib.suppress(Exception):
+                transport.write(encode_close_frame(code, reason[:100]))
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        """Parse frames and hand complete messages to the engine."""
+        if self._closed:
+            return
+        try:
+            events = self._parser.feed(data)
+        except WebSocketError as exc:
+            self._dispatch(exc.events)
+            self._fail(exc.close_code, str(exc))
+            return
+        self._dispatch(events)
+
+    def _dispatch(self, events: list[tuple[int, Any]]) -> None:
+        handler = self.handler
+        for opcode, payload in events:
+            if self._closed or handler is None:
+                return
+            if opcode in (OP_TEXT, OP_BINARY):
+                handler.on_message(payload)
+            elif opcode == OP_PING:
+                transport = self._conn.transport
+                if transport is not None:
+                    transport.write(encode_frame(0xA, payload))
+            elif opcode == OP_CLOSE:
+                code = payload[0]
+                self.close(1000 if code == 1005 else code)
+                handler.on_close(False)
+                self.handler = None
+
+    def _fail(self, code: int, reason: str) -> None:
+        handler, self.handler = self.handler, None
+        self.close(code, reason)
+        if handler is not None:
+            handler.on_close(True)
+
+    def on_resume(self) -> None:
+        """Back-pressure is over."""
+        if self.handler is not None:
+            self.handler.on_drain()
+
+    def connection_lost(self) -> None:
+        """The TCP connection is gone."""
+        self._closed = True
+        handler, self.handler = self.handler, None
+        if handler is not None:
+            handler.on_close(False)
+
+
+async def serve(
+    engine: EngineServer, host: str, port: int, *, fallback: Fallback | None = None
+) -> asyncio.AbstractServer:
+    """Start listening on the running loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: HttpConnection(engine, fallback), host, port)
+
+
+def run(engine: EngineServer, host: str, port: int) -> None:
+    """Serve forever on uvloop; returns after Ctrl-C, once the server is closed."""
+    import uvloop
+
+    async def main() -> None:
+        await engine.serve(host, port)
+        log.info("listening on http://%s:%d%s", host, port, engine.path)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await engine.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(main())
