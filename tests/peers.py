@@ -81,7 +81,7 @@ class NodePeer:
         self.events.append(event)
         return event
 
-    async def expect(self, name: str, **fields: Any) -> dict[str, Any]:
+    async def expect(self, name: str, /, **fields: Any) -> dict[str, Any]:
         """Wait for the next event called ``name`` (skipping others) and check its fields."""
         while True:
             event = await self.next_event()

@@ -1,4 +1,15 @@
-"""sio: a fast Socket.IO server for Python (Engine.IO v4 / Socket.IO v5, Node's API)."""
+"""sio: a fast Socket.IO server for Python (Engine.IO v4 / Socket.IO v5, Node's API).
+
+import sio
+
+io = sio.Server()
+
+@io.on("connection")
+def on_connection(socket):
+    socket.on("message", lambda *args: socket.emit("message-back", *args))
+
+io.listen(3000)
+"""
 
 try:
     from sio import _sio_core
@@ -9,5 +20,28 @@ except ImportError as exc:  # pragma: no cover - depends on how sio was installe
         f"extension is built; the import failed with: {exc}"
     ) from exc
 
-__all__ = ["_sio_core"]
+from sio.adapter import Adapter
+from sio.broadcast import BroadcastOperator
+from sio.engine import EngineServer, EngineSocket
+from sio.errors import AckTimeoutError, ConnectError, EncodeError, ProtocolError
+from sio.namespace import Namespace, ParentNamespace
+from sio.server import Server
+from sio.socket import Handshake, Socket
+
+__all__ = [
+    "AckTimeoutError",
+    "Adapter",
+    "BroadcastOperator",
+    "ConnectError",
+    "EncodeError",
+    "EngineServer",
+    "EngineSocket",
+    "Handshake",
+    "Namespace",
+    "ParentNamespace",
+    "ProtocolError",
+    "Server",
+    "Socket",
+    "_sio_core",
+]
 __version__ = "0.1.0"

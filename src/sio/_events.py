@@ -1,9 +1,16 @@
-"""A small event emitter with Node's shape: ``on``/``once``/``off``/``emit``, usable as decorators."""
+"""A small event emitter with Node's shape: ``on``/``once``/``off``/``emit``, usable as decorators.
+
+Handlers may be plain functions, called directly, or coroutine functions, which
+get a task of their own (DESIGN.md section 5: callbacks, not coroutines, on the hot
+path). A handler that raises is logged and does not stop the others.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, overload
 
 Handler = Callable[..., Any]
@@ -11,13 +18,36 @@ H = TypeVar("H", bound=Handler)
 
 log = logging.getLogger("sio")
 
+_background: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, Any], what: object = None) -> asyncio.Task[Any]:
+    """Run a coroutine as a task that is kept alive and whose failure is logged."""
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(lambda t: _finished(t, what))
+    return task
+
+
+def _finished(task: asyncio.Task[Any], what: object) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("error in handler %r", what, exc_info=task.exception())
+
+
+def call_handler(handler: Handler, *args: Any) -> None:
+    """Call ``handler``; a coroutine it returns runs as a task. Errors are logged."""
+    try:
+        result = handler(*args)
+    except Exception:
+        log.exception("error in handler %r", handler)
+        return
+    if result is not None and inspect.iscoroutine(result):
+        spawn(result, handler)
+
 
 class EventEmitter:
-    """Register handlers per event name and call them synchronously on ``emit``.
-
-    A handler that raises is logged and does not stop the others: one faulty
-    listener must not take a connection or the server down.
-    """
+    """Register handlers per event name and call them synchronously on ``emit``."""
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = {}
@@ -61,8 +91,39 @@ class EventEmitter:
         if not handlers:
             return False
         for handler in list(handlers) if len(handlers) > 1 else handlers:
-            try:
-                handler(*args)
-            except Exception:
-                log.exception("error in %r handler %r", event, handler)
+            call_handler(handler, *args)
         return True
+
+
+def run_chain(fns: list[Handler], arg: Any, done: Callable[[BaseException | None], None]) -> None:
+    """Run middlewares ``fn(arg)`` in order, then ``done(error or None)``.
+
+    Plain functions run synchronously; the chain turns into a task only from the
+    first middleware that returns an awaitable, so a chain of plain functions costs
+    no task at all.
+    """
+    for i, fn in enumerate(fns):
+        try:
+            result = fn(arg)
+        except Exception as exc:
+            done(exc)
+            return
+        if result is not None and inspect.isawaitable(result):
+            spawn(_finish_chain(result, fns[i + 1 :], arg, done), fn)
+            return
+    done(None)
+
+
+async def _finish_chain(
+    pending: Any, rest: list[Handler], arg: Any, done: Callable[[BaseException | None], None]
+) -> None:
+    try:
+        await pending
+        for fn in rest:
+            result = fn(arg)
+            if result is not None and inspect.isawaitable(result):
+                await result
+    except Exception as exc:
+        done(exc)
+        return
+    done(None)

@@ -34,13 +34,15 @@ class Running:
         self.url = f"http://127.0.0.1:{port}"
 
 
-async def _start_uvicorn(asgi_app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+async def _start_uvicorn(
+    asgi_app: Any, lifespan: str = "off"
+) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        asgi_app, loop="none", lifespan="off", log_level="warning", ws="websockets-sansio"
+        asgi_app, loop="none", lifespan=lifespan, log_level="warning", ws="websockets-sansio"
     )
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
@@ -108,3 +110,19 @@ async def node_peers() -> AsyncIterator[Callable[..., Awaitable[NodePeer]]]:
     yield start
     for peer in peers:
         await peer.stop()
+
+
+@pytest.fixture
+async def sio_server(
+    serve: Callable[[Any], Awaitable[Running]],
+) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
+    """Factory: a sio.Server with the given options, served for the test."""
+    import sio
+
+    async def start(setup: Callable[[Any], None] | None = None, **options: Any) -> Running:
+        io = sio.Server(**options)
+        if setup is not None:
+            setup(io)
+        return await serve(io)
+
+    yield start

@@ -18,6 +18,7 @@ class HttpExchange(ABC):
     """One HTTP request with a complete body, and the way to answer it (once)."""
 
     __slots__ = (
+        "authorized",
         "body",
         "extra_headers",
         "headers",
@@ -47,6 +48,7 @@ class HttpExchange(ABC):
         self.responded = False
         self.extra_headers: Headers = []  # added to whatever response is sent (CORS, cookie)
         self.on_abort: Callable[[], object] | None = None  # set by the engine while it holds a request
+        self.authorized = False  # set by the engine once a WebSocket handshake passed every check
 
     def respond(self, status: int, headers: Headers, body: bytes = b"") -> None:
         """Send the response; later calls are ignored (the first answer wins)."""

@@ -154,6 +154,8 @@ class EngineServer(EventEmitter):
 
     async def close(self) -> None:
         """Close every session (``forced close``) and stop the front ends."""
+        for task in list(self._tasks):  # handshakes waiting for allow_request
+            task.cancel()
         for socket in list(self.clients.values()):
             socket.close()
             socket._transport.discard()
@@ -175,7 +177,8 @@ class EngineServer(EventEmitter):
         if cors is None:
             self._refuse(exchange, EngineRefusal(FORBIDDEN, "Origin not allowed"), [])
             return
-        if exchange.method == "OPTIONS":
+        if exchange.method == "OPTIONS" and self.cors_allowed_origins is not None:
+            # A CORS preflight (with CORS off, OPTIONS is just another refused method).
             headers = [*cors, ("Access-Control-Allow-Methods", "GET, POST, OPTIONS")]
             requested = exchange.headers.get("access-control-request-headers")
             if requested:
@@ -189,12 +192,11 @@ class EngineServer(EventEmitter):
             self._refuse(exchange, refusal, [])
             return
         sid = exchange.query.get("sid")
-        if sid is None:
+        if not sid:
             self._handshake(exchange, None)
             return
-        socket = self.clients[sid]
-        transport = socket._transport
-        if not isinstance(transport, PollingTransport):  # pragma: no cover - _verify checks
+        transport = self.clients[sid]._transport
+        if not isinstance(transport, PollingTransport):  # an HTTP request for a WebSocket session
             self._refuse(exchange, EngineRefusal(BAD_REQUEST), [])
         elif exchange.method == "GET":
             transport.on_poll(exchange)
@@ -203,16 +205,44 @@ class EngineServer(EventEmitter):
         else:
             self._refuse(exchange, EngineRefusal(BAD_REQUEST, "Bad request method"), [])
 
+    # -- WebSocket ---------------------------------------------------------------
+
     def check_websocket(self, exchange: HttpExchange) -> EngineRefusal | None:
-        """Decide whether a WebSocket request may be accepted (before the 101)."""
-        if self._cors_headers(exchange) is None:
-            return EngineRefusal(FORBIDDEN, "Origin not allowed")
+        """The synchronous checks of a WebSocket request (all but ``allow_request``)."""
         try:
+            if self._cors_headers(exchange) is None:
+                raise EngineRefusal(FORBIDDEN, "Origin not allowed")
             self._verify(exchange, websocket=True)
         except EngineRefusal as refusal:
             self.emit("connection_error", exchange, refusal)
             return refusal
         return None
+
+    def verify_websocket(
+        self, exchange: HttpExchange, callback: Callable[[EngineRefusal | None], None]
+    ) -> None:
+        """Decide on a WebSocket request before the 101, ``allow_request`` included.
+
+        ``callback`` gets the refusal, or None to go ahead; it is called at once, or
+        later when ``allow_request`` is a coroutine function. An accepted handshake is
+        then opened by :meth:`accept_websocket` without asking ``allow_request`` again.
+        """
+        refusal = self.check_websocket(exchange)
+        if refusal is not None or exchange.query.get("sid") or self.allow_request is None:
+            exchange.authorized = refusal is None
+            callback(refusal)
+            return
+
+        def decide(allowed: bool, message: str | None = None) -> None:
+            if allowed:
+                exchange.authorized = True
+                callback(None)
+            else:
+                denial = EngineRefusal(FORBIDDEN, message)
+                self.emit("connection_error", exchange, denial)
+                callback(denial)
+
+        self._ask_allow_request(exchange, decide)
 
     def accept_websocket(
         self, exchange: HttpExchange, channel: WebSocketChannel
@@ -220,8 +250,11 @@ class EngineServer(EventEmitter):
         """Attach an accepted WebSocket: a new session or an upgrade; return its handler."""
         transport = WebSocketTransport(channel)
         sid = exchange.query.get("sid")
-        if sid is None:
-            self._handshake(exchange, transport)
+        if not sid:
+            if exchange.authorized:
+                self._open_session(exchange, transport)
+            else:  # not verified before the 101: ask allow_request now
+                self._handshake(exchange, transport)
             return transport
         socket = self.clients.get(sid)
         if socket is None or socket.upgrading or socket.upgraded or socket.ready_state != "open":
@@ -230,59 +263,81 @@ class EngineServer(EventEmitter):
         socket._start_upgrade(transport)
         return transport
 
+    # -- verification and handshakes -----------------------------------------------
+
     def _verify(self, exchange: HttpExchange, websocket: bool) -> None:
+        """The checks of Node's ``Server.verify``, in its order (EIO only on a handshake)."""
         query = exchange.query
-        if query.get("EIO") != "4":
-            raise EngineRefusal(UNSUPPORTED_PROTOCOL_VERSION)
         transport = query.get("transport")
         if transport not in self.transports:
             raise EngineRefusal(UNKNOWN_TRANSPORT)
-        if websocket != (transport == "websocket"):
-            raise EngineRefusal(BAD_REQUEST)
         sid = query.get("sid")
-        if sid is not None:
+        if sid:
             socket = self.clients.get(sid)
             if socket is None:
                 raise EngineRefusal(UNKNOWN_SID)
             if websocket:
-                if socket.transport != "polling" or not self.allow_upgrades:
-                    raise EngineRefusal(BAD_REQUEST)
+                if (
+                    transport != "websocket"
+                    or socket.transport != "polling"
+                    or socket.upgrading
+                    or not self.allow_upgrades
+                ):
+                    raise EngineRefusal(BAD_REQUEST)  # one upgrade at a time, and only from polling
             elif socket.transport != transport:
-                raise EngineRefusal(BAD_REQUEST)
-        elif exchange.method != "GET":
+                raise EngineRefusal(BAD_REQUEST)  # transport mismatch
+            return
+        if exchange.method != "GET":
             raise EngineRefusal(BAD_HANDSHAKE_METHOD)
+        if websocket != (transport == "websocket"):
+            raise EngineRefusal(BAD_REQUEST)
+        if query.get("EIO") != "4":
+            raise EngineRefusal(UNSUPPORTED_PROTOCOL_VERSION)
 
     def _refuse(self, exchange: HttpExchange, refusal: EngineRefusal, extra: Headers) -> None:
         self.emit("connection_error", exchange, refusal)
         exchange.respond(refusal.status, [("Content-Type", "application/json"), *extra], refusal.body())
 
+    def _ask_allow_request(self, exchange: HttpExchange, decide: Callable[..., None]) -> None:
+        """Call ``decide(allowed, message=None)`` with ``allow_request``'s verdict, now or later."""
+        assert self.allow_request is not None
+        try:
+            verdict = self.allow_request(exchange)
+        except Exception as exc:
+            decide(False, str(exc) or None)
+            return
+        if not inspect.isawaitable(verdict):
+            decide(bool(verdict))
+            return
+
+        async def wait() -> None:
+            try:
+                allowed = bool(await verdict)
+            except Exception as exc:
+                decide(False, str(exc) or None)
+                return
+            decide(allowed)
+
+        task = asyncio.ensure_future(wait())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _handshake(self, exchange: HttpExchange, transport: WebSocketTransport | None) -> None:
         if self.allow_request is None:
             self._open_session(exchange, transport)
             return
-        verdict = self.allow_request(exchange)
-        if inspect.isawaitable(verdict):
-            task = asyncio.ensure_future(self._finish_handshake(exchange, transport, verdict))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        else:
-            self._decide(exchange, transport, bool(verdict))
 
-    async def _finish_handshake(
-        self, exchange: HttpExchange, transport: WebSocketTransport | None, verdict: Awaitable[bool]
-    ) -> None:
-        try:
-            allowed = bool(await verdict)
-        except Exception as exc:
-            self._refusal_for(exchange, transport, EngineRefusal(FORBIDDEN, str(exc) or None))
-            return
-        self._decide(exchange, transport, allowed)
+        def decide(allowed: bool, message: str | None = None) -> None:
+            if exchange.responded and transport is None:
+                return  # the client went away while allow_request was thinking
+            if transport is not None and transport.closed:
+                return
+            if allowed:
+                self._open_session(exchange, transport)
+            else:
+                self._refusal_for(exchange, transport, EngineRefusal(FORBIDDEN, message))
 
-    def _decide(self, exchange: HttpExchange, transport: WebSocketTransport | None, allowed: bool) -> None:
-        if allowed:
-            self._open_session(exchange, transport)
-        else:
-            self._refusal_for(exchange, transport, EngineRefusal(FORBIDDEN))
+        self._ask_allow_request(exchange, decide)
 
     def _refusal_for(
         self, exchange: HttpExchange, transport: WebSocketTransport | None, refusal: EngineRefusal
@@ -291,7 +346,7 @@ class EngineServer(EventEmitter):
             self._refuse(exchange, refusal, [])
         else:  # already accepted as a WebSocket: all that is left is to close it
             self.emit("connection_error", exchange, refusal)
-            transport.channel.close(1008, refusal.message)
+            transport.close_unbound(1008, refusal.message)
 
     def _open_session(self, exchange: HttpExchange, transport: WebSocketTransport | None) -> None:
         sid = secrets.token_urlsafe(15)
@@ -342,23 +397,32 @@ class EngineServer(EventEmitter):
         return headers
 
     def _cookie_header(self, sid: str) -> tuple[str, str] | None:
+        """``Set-Cookie`` for the handshake, serialised like Node's ``cookie`` package.
+
+        ``cookie`` is True (name ``io``), a name, or a dict of Node's options; keys may be
+        Node's camelCase or snake_case: name, path, domain, httpOnly, secure, sameSite, maxAge.
+        """
         cookie = self.cookie
         if not cookie:
             return None
-        options: dict[str, Any] = {"name": "io", "path": "/", "httponly": True, "samesite": "Lax"}
+        options: dict[str, Any] = {"name": "io", "path": "/", "samesite": "Lax"}
         if isinstance(cookie, str):
             options["name"] = cookie
         elif isinstance(cookie, dict):
-            options.update({k.lower(): v for k, v in cookie.items()})
-        parts = [f"{options.pop('name')}={sid}"]
+            options.update({k.lower().replace("_", ""): v for k, v in cookie.items()})
+        options.setdefault("httponly", options["path"] is not False)
+        parts = [f"{options['name']}={sid}"]
+        if options.get("maxage") is not None:
+            parts.append(f"Max-Age={int(options['maxage'])}")
+        if options.get("domain"):
+            parts.append(f"Domain={options['domain']}")
         if options.get("path"):
             parts.append(f"Path={options['path']}")
         if options.get("httponly"):
             parts.append("HttpOnly")
         if options.get("secure"):
             parts.append("Secure")
-        if options.get("samesite"):
-            parts.append(f"SameSite={options['samesite']}")
-        if options.get("max_age") is not None:
-            parts.append(f"Max-Age={int(options['max_age'])}")
+        same_site = options.get("samesite")
+        if same_site:
+            parts.append("SameSite=" + ("Strict" if same_site is True else str(same_site).capitalize()))
         return ("Set-Cookie", "; ".join(parts))

@@ -14,7 +14,6 @@ from sio._events import EventEmitter
 from sio._sio_core import (
     EIO_CLOSE,
     EIO_MESSAGE,
-    EIO_NOOP,
     EIO_PING,
     EIO_PONG,
     EIO_UPGRADE,
@@ -71,6 +70,11 @@ class EngineSocket(EventEmitter):
     def transport(self) -> str:
         """The name of the current transport: ``"polling"`` or ``"websocket"``."""
         return self._transport.name
+
+    @property
+    def writable(self) -> bool:
+        """Whether a packet sent now would be written at once (volatile packets need it)."""
+        return self.ready_state == "open" and self._transport.writable
 
     def send(self, data: str | bytes) -> None:
         """Send a message (str as text, bytes-like as binary); dropped once closing."""
@@ -147,10 +151,9 @@ class EngineSocket(EventEmitter):
             self.emit("heartbeat")
         elif packet_type == EIO_CLOSE:
             self._on_close("transport close")
-        elif packet_type == EIO_NOOP:
-            pass
-        else:  # ping from the client, upgrade on the active transport, open
-            self._on_close("transport error", f"unexpected packet type {packet_type}")
+        elif packet_type == EIO_PING:  # v4 heartbeats go from the server to the client
+            self._on_close("transport error", "invalid heartbeat direction")
+        # noop, and open or upgrade on the active transport, are ignored (as Node does)
 
     def _on_close(self, reason: str, description: Any = None) -> None:
         if self.ready_state == "closed":
@@ -353,11 +356,24 @@ class WebSocketTransport(Transport, WebSocketHandler):
         self.channel = channel
         self._upgrading = False
         self._closed = False
+        self._bound = False  # False until the session exists (an async allow_request may be deciding)
 
     def bind(self, socket: EngineSocket, upgrading: bool = False) -> None:
         """Attach to the session, as its transport or as an upgrade candidate."""
         self.socket = socket
         self._upgrading = upgrading
+        self._bound = True
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed or closing."""
+        return self._closed
+
+    def close_unbound(self, code: int, reason: str = "") -> None:
+        """Close a WebSocket that never got a session (a refused handshake)."""
+        if not self._closed:
+            self._closed = True
+            self.channel.close(code, reason)
 
     def upgraded(self) -> None:
         """The upgrade completed: this is now the session's transport."""
@@ -386,6 +402,8 @@ class WebSocketTransport(Transport, WebSocketHandler):
 
     def on_message(self, data: str | bytes) -> None:
         """Decode and route one message."""
+        if not self._bound:
+            return  # the client spoke before its handshake was decided
         socket = self.socket
         try:
             packet_type, payload = decode_eio_packet(data)
@@ -404,6 +422,8 @@ class WebSocketTransport(Transport, WebSocketHandler):
         """The connection ended (client close, network loss or protocol error)."""
         already_closed = self._closed
         self._closed = True
+        if not self._bound:
+            return
         if self._upgrading:
             if self.socket._upgrade_transport is self:
                 self.socket._upgrade_transport = None
@@ -414,5 +434,5 @@ class WebSocketTransport(Transport, WebSocketHandler):
 
     def on_drain(self) -> None:
         """Flush what was buffered while the channel was paused."""
-        if not self._upgrading:
+        if self._bound and not self._upgrading:
             self.socket.flush()

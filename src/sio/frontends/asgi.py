@@ -10,15 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel
 
 if TYPE_CHECKING:
-    from sio.engine.server import EngineServer
+    from sio.engine.server import EngineRefusal, EngineServer
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
+
+# Close codes with which the ASGI server reports a client that broke the WebSocket protocol
+# (bad framing, invalid UTF-8, a message over its own limit, no answer to its pings).
+ERROR_CLOSE_CODES = frozenset({1002, 1003, 1007, 1009, 1011})
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -58,9 +63,17 @@ def _exchange_for(scope: Scope, body: bytes = b"") -> _Exchange:
 class ASGIApp:
     """An :class:`~sio.engine.EngineServer` as an ASGI 3 application."""
 
-    def __init__(self, engine: EngineServer, other_app: Any = None) -> None:
+    def __init__(
+        self,
+        engine: EngineServer,
+        other_app: Any = None,
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.engine = engine
         self.other_app = other_app
+        # What lifespan shutdown closes: the engine, or the Socket.IO server above it
+        # (so that sockets get "server shutting down").
+        self.on_shutdown = on_shutdown if on_shutdown is not None else engine.close
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """Serve one ASGI connection."""
@@ -79,19 +92,27 @@ class ASGIApp:
             await self.other_app(scope, receive, send)
         elif scope["type"] == "http":
             await _respond(send, 404, [("Content-Type", "text/plain")], b"Not Found")
-        else:
-            await send({"type": "websocket.close", "code": 1000})
+        elif scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await _refuse_websocket(scope, send, 404, "Not Found")
 
     async def _lifespan(self, scope: Scope, receive: Any, send: Any) -> None:
         if self.other_app is not None:
-            await self.other_app(scope, receive, send)
+            # The other app runs its startup and shutdown handlers; the engine closes its
+            # sessions once the shutdown handlers are done (they may still talk to clients).
+            async def send_after_close(message: Message) -> None:
+                if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                    await self.on_shutdown()
+                await send(message)
+
+            await self.other_app(scope, receive, send_after_close)
             return
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.engine.close()
+                await self.on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -130,19 +151,16 @@ class ASGIApp:
         if message["type"] != "websocket.connect":
             return
         exchange = _exchange_for(scope)
-        refusal = self.engine.check_websocket(exchange)
+        verdict: asyncio.Future[EngineRefusal | None] = asyncio.get_running_loop().create_future()
+
+        def decided(refusal: EngineRefusal | None) -> None:
+            if not verdict.done():
+                verdict.set_result(refusal)
+
+        self.engine.verify_websocket(exchange, decided)
+        refusal = await verdict
         if refusal is not None:
-            if "websocket.http.response" in scope.get("extensions", {}):
-                await send(
-                    {
-                        "type": "websocket.http.response.start",
-                        "status": 400,
-                        "headers": [(b"content-type", b"text/html")],
-                    }
-                )
-                await send({"type": "websocket.http.response.body", "body": refusal.message.encode()})
-            else:
-                await send({"type": "websocket.close", "code": 1008})
+            await _refuse_websocket(scope, send, 400, refusal.message)
             return
         await send({"type": "websocket.accept"})
         channel = _WebSocket(send)
@@ -156,17 +174,36 @@ class ASGIApp:
                     data = message.get("text")
                     if data is None:
                         data = message.get("bytes") or b""
-                    if len(data) > limit:
+                        size = len(data)
+                    else:  # the limit is in bytes, as on the wire
+                        size = len(data) if len(data) * 4 <= limit else len(data.encode())
+                    if size > limit:
                         channel.close(1009, "message too big")
                         handler.on_close(True)
                         break
                     handler.on_message(data)
                 elif kind == "websocket.disconnect":
                     channel.closed_by_peer()
-                    handler.on_close(False)
+                    # The ASGI server closed with an error code when the client broke the protocol.
+                    handler.on_close(message.get("code", 1005) in ERROR_CLOSE_CODES)
                     break
         finally:
             await channel.finish()
+
+
+async def _refuse_websocket(scope: Scope, send: Any, status: int, message: str) -> None:
+    """Answer a WebSocket request with an HTTP error when the server allows it, else close it."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/html")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": message.encode()})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
 
 
 async def _wait_disconnect(receive: Any) -> None:

@@ -35,13 +35,15 @@ from sio._sio_core import (
 from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel, WebSocketHandler
 
 if TYPE_CHECKING:
-    from sio.engine.server import EngineServer
+    from sio.engine.server import EngineRefusal, EngineServer
 
 log = logging.getLogger("sio.http")
 
 MAX_HEADER_BYTES = 16 * 1024  # Node's default --max-http-header-size
 HEADER_TIMEOUT = 10.0  # seconds for a request's headers to arrive (slowloris)
+BODY_TIMEOUT = 30.0  # seconds for a request's body to arrive once its headers did
 KEEP_ALIVE_TIMEOUT = 5.0  # seconds an idle keep-alive connection is kept (Node's default)
+LINGER_TIMEOUT = 2.0  # seconds input is drained after an error answer, so that the client can read it
 
 Fallback = Callable[[HttpExchange], None]
 
@@ -97,6 +99,8 @@ class HttpConnection(asyncio.Protocol):
         self._body_size = 0
         self._body_limit = engine.max_http_buffer_size + 1024
         self._timer = engine.wheel.timer(self._on_timeout)
+        self._in_request = False  # between the first byte of a request and its end
+        self._lingering = False  # an error was answered: input is drained until the close
         self._websocket: WebSocketConnection | None = None
         self._closing = False
         self._paused = False
@@ -120,8 +124,14 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserUpgrade as upgrade:
             offset = upgrade.args[0] if upgrade.args else len(data)
             self._upgrade(data[offset:])
-        except _RequestTooLarge as exc:
-            self._fail(exc.status, exc.message)
+        except httptools.HttpParserCallbackError as exc:
+            # httptools wraps what our callbacks raise; the original is the context.
+            error = exc.__context__
+            if isinstance(error, _RequestTooLarge):
+                self._fail(error.status, error.message)
+            else:
+                log.error("error while handling a request", exc_info=error)
+                self._fail(500, "Internal Server Error")
         except httptools.HttpParserError:
             self._fail(400, "Bad Request")
 
@@ -130,9 +140,7 @@ class HttpConnection(asyncio.Protocol):
         self._closing = True
         if self._websocket is not None:
             self._websocket.connection_lost()
-        queue, self._queue = self._queue, deque()
-        for exchange in queue:
-            exchange.aborted()
+        self._abort_queued()
 
     def pause_writing(self) -> None:  # noqa: D102
         self._paused = True
@@ -150,22 +158,22 @@ class HttpConnection(asyncio.Protocol):
         self._header_bytes = 0
         self._body = []
         self._body_size = 0
-        if not self._timer.armed:
-            self._timer.arm(HEADER_TIMEOUT)
+        self._in_request = True
+        self._timer.arm(HEADER_TIMEOUT)
 
     def on_url(self, url: bytes) -> None:  # noqa: D102
         self._url += url
         self._count_header_bytes(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:  # noqa: D102
-        self._count_header_bytes(len(name) + len(value))
+        self._count_header_bytes(len(name) + len(value) + 4)  # ": " and CRLF count, as in Node
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         previous = self._headers.get(key)
         self._headers[key] = text if previous is None else previous + ", " + text
 
     def on_headers_complete(self) -> None:  # noqa: D102
-        self._timer.cancel()
+        self._timer.arm(BODY_TIMEOUT)  # cancelled when the request is complete
 
     def on_body(self, body: bytes) -> None:  # noqa: D102
         self._body_size += len(body)
@@ -174,6 +182,8 @@ class HttpConnection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:  # noqa: D102
+        self._in_request = False
+        self._timer.cancel()
         if self._parser.should_upgrade():
             return  # feed_data raises HttpParserUpgrade next: see _upgrade
         exchange = self._make_exchange(_Exchange, body=b"".join(self._body))
@@ -221,35 +231,59 @@ class HttpConnection(asyncio.Protocol):
             self._timer.arm(KEEP_ALIVE_TIMEOUT)
 
     def _fail(self, status: int, message: str) -> None:
-        """Answer a request we cannot parse or accept, then close the connection."""
-        if self.transport is not None and not self._closing:
-            body = message.encode()
-            self.transport.write(_render(status, [("Content-Type", "text/plain")], body, keep_alive=False))
-        self._close()
+        """Answer a request we cannot parse or accept, then close the connection.
+
+        The close is a lingering one: our side is shut down at once, but what the client
+        is still sending is read and dropped for a moment, because closing a socket with
+        unread input makes the kernel send a reset that can destroy the answer in flight.
+        """
+        transport = self.transport
+        if transport is None or self._closing or transport.is_closing():
+            self._close()
+            return
+        body = message.encode()
+        transport.write(_render(status, [("Content-Type", "text/plain")], body, keep_alive=False))
+        self._closing = True
+        self._lingering = True
+        self._timer.arm(LINGER_TIMEOUT)
+        self._abort_queued()
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:  # pragma: no cover - TCP transports can
+            self._close()
 
     def _close(self) -> None:
         self._closing = True
+        self._lingering = False
         self._timer.cancel()
         if self.transport is not None:
             self.transport.close()
 
+    def _abort_queued(self) -> None:
+        """Requests that will never get their answer: tell whoever holds them."""
+        queue, self._queue = self._queue, deque()
+        for exchange in queue:
+            exchange.aborted()
+
     def _on_timeout(self) -> None:
-        if self._queue:  # a held request (long poll) is not idle
-            return
-        if self._header_bytes or self._url:
-            self._fail(408, "Request Timeout")
-        else:
+        if self._lingering:
+            self._close()
+        elif self._in_request:  # headers or body too slow (slowloris)
+            if self._queue:  # responses are still owed: no room for a 408
+                self._close()
+            else:
+                self._fail(408, "Request Timeout")
+        elif not self._queue:  # idle (a held long poll is not idle)
             self._close()
 
     def _upgrade(self, rest: bytes) -> None:
         self._timer.cancel()
         exchange = self._make_exchange(_Exchange)
-        if self._queue or not self.engine.handles_path(exchange.path):
-            self._fail(400 if self._queue else 404, "Bad Request" if self._queue else "Not Found")
+        if self._queue:  # an upgrade pipelined behind unanswered requests
+            self._fail(400, "Bad Request")
             return
-        refusal = self.engine.check_websocket(exchange)
-        if refusal is not None:
-            self._fail(400, refusal.message)
+        if not self.engine.handles_path(exchange.path):
+            self._fail(404, "Not Found")
             return
         try:
             accept = check_websocket_upgrade(exchange.method, exchange.headers)
@@ -257,6 +291,21 @@ class HttpConnection(asyncio.Protocol):
             self._fail(exc.status, str(exc))
             return
         assert self.transport is not None
+        # Nothing more is read until the engine (and maybe an async allow_request) decides.
+        self.transport.pause_reading()
+        self.engine.verify_websocket(
+            exchange, lambda refusal: self._finish_upgrade(exchange, accept, rest, refusal)
+        )
+
+    def _finish_upgrade(
+        self, exchange: _Exchange, accept: str, rest: bytes, refusal: EngineRefusal | None
+    ) -> None:
+        if self._closing or self.transport is None:
+            return  # the client left while the request was being decided
+        self.transport.resume_reading()
+        if refusal is not None:
+            self._fail(400, refusal.message)  # Node's abortUpgrade: always 400, the message as body
+            return
         self.transport.write(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n\r\n"

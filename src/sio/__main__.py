@@ -1,0 +1,53 @@
+"""Command line: ``python -m sio run module:attribute --host 127.0.0.1 --port 3000``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Any
+
+
+def load(target: str) -> Any:
+    """Import ``module:attribute`` (the current directory is importable, as with uvicorn)."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise SystemExit(f"expected module:attribute, got {target!r}")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    module = importlib.import_module(module_name)
+    try:
+        obj = module
+        for part in attribute.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        raise SystemExit(f"{module_name!r} has no attribute {attribute!r}") from None
+    return obj
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m sio``."""
+    parser = argparse.ArgumentParser(prog="python -m sio", description="Run a sio server.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run",
+        help="serve a sio.Server (or EngineServer) on the built-in uvloop front end",
+        description="Serve module:attribute, a sio.Server or sio.EngineServer, until Ctrl-C.",
+    )
+    run.add_argument("target", metavar="module:attribute", help="where the server object is, e.g. app:io")
+    run.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    run.add_argument("--port", type=int, default=3000, help="port to bind (default: 3000)")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    server = load(args.target)
+    if not hasattr(server, "listen"):
+        raise SystemExit(f"{args.target} is a {type(server).__name__}, not a sio.Server or EngineServer")
+    logging.getLogger("sio").info("serving %s (Ctrl-C to stop)", args.target)
+    server.listen(args.port, args.host)  # logs "listening on http://host:port/path" once bound
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The in-memory adapter: which sockets are in which rooms, and broadcasting to them.
+
+Same contract as Node's ``socket.io-adapter`` (the base a Redis adapter extends):
+``add_all``/``delete``/``delete_all`` keep ``rooms`` (room -> socket ids) and
+``sids`` (socket id -> rooms) in step and emit ``create-room``, ``delete-room``,
+``join-room`` and ``leave-room``; ``broadcast`` encodes a packet once and writes
+the same encoded packets to every recipient.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sio._events import EventEmitter
+from sio._sio_core import encode_sio_packet
+
+if TYPE_CHECKING:
+    from sio.namespace import Namespace
+    from sio.socket import Socket
+
+log = logging.getLogger("sio")
+
+
+@dataclass(frozen=True)
+class BroadcastFlags:
+    """Modifiers of a broadcast (Node's BroadcastFlags)."""
+
+    volatile: bool = False
+    compress: bool = True
+    local: bool = False
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class BroadcastOptions:
+    """Who receives a broadcast: sockets in any of ``rooms`` (all when empty), minus ``except_``."""
+
+    rooms: frozenset[str] = frozenset()
+    except_: frozenset[str] = frozenset()
+    flags: BroadcastFlags = field(default_factory=BroadcastFlags)
+
+
+def encode_for_engine(packet_type: int, nsp: str, data: Any, ack_id: int | None = None) -> list[str | bytes]:
+    """Encode a Socket.IO packet as the Engine.IO packets that carry it (text first, then attachments)."""
+    encoded = encode_sio_packet(packet_type, nsp, data, ack_id)
+    if len(encoded) == 1:
+        return ["4" + encoded[0]]
+    return ["4" + encoded[0], *encoded[1:]]
+
+
+class Adapter(EventEmitter):
+    """In-memory rooms of one namespace."""
+
+    def __init__(self, nsp: Namespace) -> None:
+        super().__init__()
+        self.nsp = nsp
+        self.rooms: dict[str, set[str]] = {}
+        self.sids: dict[str, set[str]] = {}
+
+    # -- membership --------------------------------------------------------------
+
+    def add_all(self, sid: str, rooms: Iterable[str]) -> None:
+        """Add socket ``sid`` to ``rooms``."""
+        socket_rooms = self.sids.get(sid)
+        if socket_rooms is None:
+            socket_rooms = self.sids[sid] = set()
+        for room in rooms:
+            socket_rooms.add(room)
+            members = self.rooms.get(room)
+            if members is None:
+                members = self.rooms[room] = set()
+                self.emit("create-room", room)
+            if sid not in members:
+                members.add(sid)
+                self.emit("join-room", room, sid)
+
+    def delete(self, sid: str, room: str) -> None:
+        """Remove socket ``sid`` from ``room``."""
+        socket_rooms = self.sids.get(sid)
+        if socket_rooms is not None:
+            socket_rooms.discard(room)
+        self._delete(room, sid)
+
+    def _delete(self, room: str, sid: str) -> None:
+        members = self.rooms.get(room)
+        if members is None or sid not in members:
+            return
+        members.remove(sid)
+        self.emit("leave-room", room, sid)
+        if not members:
+            del self.rooms[room]
+            self.emit("delete-room", room)
+
+    def delete_all(self, sid: str) -> None:
+        """Remove socket ``sid`` from every room."""
+        socket_rooms = self.sids.pop(sid, None)
+        if socket_rooms is None:
+            return
+        for room in list(socket_rooms):
+            self._delete(room, sid)
+
+    def socket_rooms(self, sid: str) -> set[str]:
+        """The rooms of one socket (a copy)."""
+        return set(self.sids.get(sid, ()))
+
+    # -- selection ---------------------------------------------------------------
+
+    def _except_sids(self, except_rooms: frozenset[str]) -> set[str]:
+        excluded: set[str] = set()
+        for room in except_rooms:
+            members = self.rooms.get(room)
+            if members:
+                excluded.update(members)
+        return excluded
+
+    def matching(self, opts: BroadcastOptions) -> Iterator[Socket]:
+        """The sockets a broadcast with ``opts`` reaches, each once."""
+        sockets = self.nsp.sockets
+        excluded = self._except_sids(opts.except_) if opts.except_ else None
+        if opts.rooms:
+            seen: set[str] = set()
+            for room in opts.rooms:
+                members = self.rooms.get(room)
+                if not members:
+                    continue
+                for sid in list(members):
+                    if sid in seen or (excluded and sid in excluded):
+                        continue
+                    socket = sockets.get(sid)
+                    if socket is not None:
+                        seen.add(sid)
+                        yield socket
+        else:
+            for sid in list(self.sids):
+                if excluded and sid in excluded:
+                    continue
+                socket = sockets.get(sid)
+                if socket is not None:
+                    yield socket
+
+    def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
+        """Ids of the sockets in any of ``rooms`` (all sockets when empty)."""
+        return {s.id for s in self.matching(BroadcastOptions(rooms=frozenset(rooms)))}
+
+    # -- broadcast ---------------------------------------------------------------
+
+    def broadcast(self, packet_type: int, data: Any, opts: BroadcastOptions) -> None:
+        """Encode once, write the same packets to every matching socket."""
+        packets = encode_for_engine(packet_type, self.nsp.name, data)
+        volatile = opts.flags.volatile
+        for socket in self.matching(opts):
+            socket._write_broadcast(packets, data, volatile)
+
+    def broadcast_with_ack(
+        self,
+        packet_type: int,
+        data: Any,
+        opts: BroadcastOptions,
+        on_client_count: Callable[[int], None],
+        on_response: Callable[..., None],
+    ) -> None:
+        """Broadcast with an ack id; ``on_response(*args)`` is called per answer."""
+        ack_id = self.nsp._next_ack_id()
+        packets = encode_for_engine(packet_type, self.nsp.name, data, ack_id)
+        volatile = opts.flags.volatile
+        count = 0
+        for socket in self.matching(opts):
+            count += 1
+            socket._acks[ack_id] = on_response
+            socket._write_broadcast(packets, data, volatile)
+        on_client_count(count)
+
+    def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the matching sockets join ``rooms``."""
+        rooms = list(rooms)
+        for socket in list(self.matching(opts)):
+            socket.join(rooms)
+
+    def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the matching sockets leave ``rooms``."""
+        rooms = list(rooms)
+        for socket in list(self.matching(opts)):
+            for room in rooms:
+                socket.leave(room)
+
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        """Disconnect the matching sockets."""
+        for socket in list(self.matching(opts)):
+            socket.disconnect(close)
+
+    def fetch_sockets(self, opts: BroadcastOptions) -> list[Socket]:
+        """The matching sockets (local ones: the Socket objects themselves)."""
+        return list(self.matching(opts))
+
+    def server_side_emit(self, args: list[Any]) -> None:
+        """Send an event to the other servers of the cluster: there are none in memory."""
+        log.warning("server_side_emit(%r) has no effect: the in-memory adapter has no other server", args[:1])
+
+    def server_count(self) -> int:
+        """Number of servers in the cluster."""
+        return 1
+
+    async def close(self) -> None:
+        """Release the adapter's resources (nothing in memory)."""

@@ -1,0 +1,128 @@
+"""One Engine.IO connection seen by the Socket.IO layer (Node's ``Client``).
+
+It decodes Socket.IO packets, routes them to the connection's sockets (one per
+namespace joined), enforces the connect timeout and the protocol's state rules, and
+writes encoded packets to the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sio._sio_core import SIO_CONNECT, SIO_CONNECT_ERROR, SioDecoder, SioPacket, SocketIOError
+from sio.adapter import encode_for_engine
+
+if TYPE_CHECKING:
+    from sio.engine import EngineSocket
+    from sio.namespace import Namespace
+    from sio.server import Server
+    from sio.socket import Socket
+
+log = logging.getLogger("sio")
+
+
+class Client:
+    """The Socket.IO side of one Engine.IO session."""
+
+    def __init__(self, server: Server, conn: EngineSocket) -> None:
+        self.server = server
+        self.conn = conn
+        self.id = conn.id
+        self.sockets: dict[str, Socket] = {}  # by socket id
+        self.nsps: dict[str, Socket] = {}  # by namespace name
+        self._decoder = SioDecoder()
+        self._connect_timer = server.wheel.timer(self._on_connect_timeout)
+        self._connect_timer.arm(server.connect_timeout)
+        conn.on("message", self._on_data)
+        conn.on("close", self._on_close)
+
+    def _write(self, packets: list[str | bytes], volatile: bool = False) -> None:
+        conn = self.conn
+        if conn.ready_state != "open":
+            return
+        if volatile and not conn.writable:
+            return
+        conn.send_encoded(packets)
+
+    # -- incoming -------------------------------------------------------------------
+
+    def _on_data(self, data: str | bytes) -> None:
+        try:
+            packet = self._decoder.feed(data)
+        except (SocketIOError, TypeError) as exc:
+            log.debug("undecodable packet from %s: %s", self.id, exc)
+            self._on_error(exc)
+            return
+        if packet is not None:
+            self._on_decoded(packet)
+
+    def _on_decoded(self, packet: SioPacket) -> None:
+        socket = self.nsps.get(packet.nsp)
+        kind = packet.type
+        if socket is None and kind == SIO_CONNECT:
+            self._connect(packet.nsp, packet.data)
+        elif socket is not None and kind != SIO_CONNECT and kind != SIO_CONNECT_ERROR:
+            socket._on_packet(packet)
+        else:
+            log.debug("invalid state (packet type %d for %s) from %s", kind, packet.nsp, self.id)
+            self._close()
+
+    def _connect(self, name: str, auth: Any) -> None:
+        nsp = self.server._nsps.get(name)
+        if nsp is not None:
+            nsp._add(self, auth, self._on_socket_connected)
+            return
+        self.server._check_namespace(name, auth, lambda found: self._after_check(name, auth, found))
+
+    def _after_check(self, name: str, auth: Any, nsp: Namespace | None) -> None:
+        if self.conn.ready_state != "open":
+            return
+        if nsp is None:
+            self._write(encode_for_engine(SIO_CONNECT_ERROR, name, {"message": "Invalid namespace"}))
+        else:
+            nsp._add(self, auth, self._on_socket_connected)
+
+    def _on_socket_connected(self, socket: Socket) -> None:
+        self._connect_timer.cancel()
+
+    def _add(self, socket: Socket) -> None:
+        self.sockets[socket.id] = socket
+        self.nsps[socket.nsp.name] = socket
+
+    def _remove(self, socket: Socket) -> None:
+        if self.sockets.pop(socket.id, None) is not None:
+            self.nsps.pop(socket.nsp.name, None)
+
+    # -- closing --------------------------------------------------------------------
+
+    def _on_connect_timeout(self) -> None:
+        if not self.nsps:
+            self._close()
+
+    def _close(self) -> None:
+        """Close the connection from the Socket.IO layer (``forced server close``)."""
+        if self.conn.ready_state == "open":
+            self.conn.close()
+            self._on_close("forced server close")
+
+    def _disconnect(self) -> None:
+        """``socket.disconnect(close=True)``: every namespace, then the connection."""
+        for socket in list(self.sockets.values()):
+            socket.disconnect()
+        self.sockets.clear()
+        self.nsps.clear()
+        self._close()
+
+    def _on_error(self, err: BaseException) -> None:
+        for socket in list(self.sockets.values()):
+            socket._on_error(err)
+        self.conn.close()
+
+    def _on_close(self, reason: str, description: Any = None) -> None:
+        self._connect_timer.cancel()
+        for socket in list(self.sockets.values()):
+            socket._on_close(reason, description)
+        self.sockets.clear()
+        self.nsps.clear()
+        self._decoder.reset()

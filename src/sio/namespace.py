@@ -1,0 +1,185 @@
+"""Namespaces: Node's ``Namespace`` and ``ParentNamespace`` (dynamic namespaces)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from sio._events import EventEmitter, Handler, run_chain
+from sio._sio_core import SIO_CONNECT_ERROR
+from sio.broadcast import BroadcastOperator
+from sio.errors import ConnectError
+from sio.socket import Socket
+
+if TYPE_CHECKING:
+    from sio.client import Client
+    from sio.server import Server
+
+
+class Namespace(EventEmitter):
+    """A communication channel: its sockets, middlewares, rooms (adapter) and events.
+
+    Events: ``connection`` (and its alias ``connect``) with the new :class:`Socket`.
+    """
+
+    def __init__(self, server: Server, name: str) -> None:
+        super().__init__()
+        self.server = server
+        self.name = name
+        self.sockets: dict[str, Socket] = {}
+        self.adapter = server._adapter_factory(self)
+        self._fns: list[Handler] = []
+        self._ack_ids = itertools.count()
+
+    def __repr__(self) -> str:
+        return f"<Namespace {self.name} sockets={len(self.sockets)}>"
+
+    def _next_ack_id(self) -> int:
+        return next(self._ack_ids)
+
+    def use(self, fn: Handler) -> Handler:
+        """Add a middleware ``fn(socket)`` (sync or async) run before ``connection``.
+
+        Raising :class:`~sio.ConnectError` refuses the connection with CONNECT_ERROR.
+        """
+        self._fns.append(fn)
+        return fn
+
+    # -- broadcasting -----------------------------------------------------------------
+
+    def _operator(self) -> BroadcastOperator:
+        return BroadcastOperator(self.adapter)
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Target the sockets in ``room``."""
+        return self._operator().to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Target every socket but those in ``room``."""
+        return self._operator().except_(room)
+
+    def emit(self, event: str, *args: Any) -> bool:  # type: ignore[override]
+        """Send ``event`` to every socket of the namespace."""
+        return self._operator().emit(event, *args)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Emit to every socket and collect their acks (needs ``timeout``)."""
+        return await self._operator().emit_with_ack(event, *args)
+
+    def send(self, *args: Any) -> bool:
+        """Emit a ``message`` event to every socket."""
+        return self.emit("message", *args)
+
+    write = send
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Wait at most ``seconds`` for acks."""
+        return self._operator().timeout(seconds)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Drop the event where the transport cannot take it now."""
+        return self._operator().volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Only this server's sockets."""
+        return self._operator().local
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        """Accepted for parity with Node."""
+        return self._operator().compress(compress)
+
+    async def fetch_sockets(self) -> list[Socket]:
+        """Every socket of the namespace."""
+        return await self._operator().fetch_sockets()
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        """Make every socket join ``rooms``."""
+        self._operator().sockets_join(rooms)
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        """Make every socket leave ``rooms``."""
+        self._operator().sockets_leave(rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket."""
+        self._operator().disconnect_sockets(close)
+
+    def server_side_emit(self, event: str, *args: Any) -> bool:
+        """Send an event to the other servers of the cluster (none with the in-memory adapter)."""
+        self.adapter.server_side_emit([event, *args])
+        return True
+
+    # -- connections --------------------------------------------------------------------
+
+    def _add(self, client: Client, auth: Any, on_connected: Callable[[Socket], None]) -> None:
+        socket = Socket(self, client, auth)
+        run_chain(list(self._fns), socket, lambda err: self._after_middlewares(socket, err, on_connected))
+
+    def _after_middlewares(
+        self, socket: Socket, err: BaseException | None, on_connected: Callable[[Socket], None]
+    ) -> None:
+        client = socket.client
+        if client.conn.ready_state != "open":
+            socket.adapter.delete_all(socket.id)
+            return
+        if err is not None:
+            socket.adapter.delete_all(socket.id)
+            if isinstance(err, ConnectError):
+                payload: dict[str, Any] = {"message": err.message}
+                if err.data is not None:
+                    payload["data"] = err.data
+            else:
+                self.server._log_middleware_error(socket, err)
+                payload = {"message": str(err) or type(err).__name__}
+            socket._packet(SIO_CONNECT_ERROR, payload)
+            return
+        self.sockets[socket.id] = socket
+        client._add(socket)
+        socket._on_connect()
+        on_connected(socket)
+        self.emit_local("connect", socket)
+        self.emit_local("connection", socket)
+
+    def emit_local(self, event: str, *args: Any) -> bool:
+        """Call this namespace's own handlers for ``event`` (not a broadcast)."""
+        return EventEmitter.emit(self, event, *args)
+
+    def _remove(self, socket: Socket) -> None:
+        self.sockets.pop(socket.id, None)
+
+
+class ParentNamespace(Namespace):
+    """A dynamic namespace: children are created for the names its matcher accepts.
+
+    Children inherit the parent's middlewares and connection handlers (as they are
+    when the child is created); ``emit`` on the parent reaches every child.
+    """
+
+    _counter = itertools.count()
+
+    def __init__(self, server: Server, matcher: Callable[[str, Any], Any]) -> None:
+        super().__init__(server, f"/_{next(self._counter)}")
+        self.matcher = matcher
+        self.children: set[Namespace] = set()
+
+    def emit(self, event: str, *args: Any) -> bool:  # type: ignore[override]
+        """Emit to every child namespace."""
+        for child in list(self.children):
+            child.emit(event, *args)
+        return True
+
+    def create_child(self, name: str) -> Namespace:
+        """Create (and register) the child namespace ``name``."""
+        child = Namespace(self.server, name)
+        child._fns = list(self._fns)
+        for event in ("connect", "connection"):
+            for handler in self.listeners(event):
+                child.on(event, handler)
+        self.children.add(child)
+        self.server._nsps[name] = child
+        return child

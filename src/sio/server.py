@@ -1,0 +1,251 @@
+"""The Socket.IO v5 server with Node's API (``io = sio.Server(); io.on("connection", ...)``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from sio._events import EventEmitter, Handler, spawn
+from sio.adapter import Adapter
+from sio.broadcast import BroadcastOperator
+from sio.client import Client
+from sio.engine import EngineServer, EngineSocket
+from sio.namespace import Namespace, ParentNamespace
+from sio.socket import Socket
+from sio.static import StaticFiles
+from sio.timers import LoopTimerWheel
+
+log = logging.getLogger("sio")
+
+NamespaceMatcher = Callable[[str, Any], Any]
+
+
+class Server(EventEmitter):
+    """A Socket.IO server (Node's ``Server``); its main namespace is ``io.sockets`` (``"/"``).
+
+    Engine.IO options (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
+    ``cors_allowed_origins``, ``transports``, ``allow_request``, ``cookie``, ...)
+    are passed to the underlying :class:`~sio.engine.EngineServer`.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str = "/socket.io/",
+        connect_timeout: float = 45.0,
+        adapter: Callable[[Namespace], Adapter] = Adapter,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        max_http_buffer_size: int = 1_000_000,
+        cors_allowed_origins: str | Iterable[str] | None = None,
+        transports: Iterable[str] = ("polling", "websocket"),
+        static_files: dict[str, str | Path] | None = None,
+        **engine_options: Any,
+    ) -> None:
+        super().__init__()
+        self.static_files = StaticFiles(static_files) if static_files else None
+        self.engine = EngineServer(
+            path=path,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_http_buffer_size=max_http_buffer_size,
+            cors_allowed_origins=cors_allowed_origins,
+            transports=transports,
+            **engine_options,
+        )
+        self.connect_timeout = connect_timeout
+        self._adapter_factory = adapter
+        self._nsps: dict[str, Namespace] = {}
+        self._parent_nsps: list[ParentNamespace] = []
+        self.sockets = self.of("/")
+        self.engine.on("connection", self._on_engine_connection)
+
+    @property
+    def wheel(self) -> LoopTimerWheel:
+        """The timer wheel carrying heartbeats, timeouts and ack timeouts."""
+        return self.engine.wheel
+
+    # -- namespaces --------------------------------------------------------------
+
+    def of(self, name: str | re.Pattern[str] | NamespaceMatcher) -> Namespace:
+        """The namespace ``name``, created on first use.
+
+        A compiled regex or a callable ``(name, auth) -> bool`` (sync or async) makes
+        a dynamic parent namespace: a child is created for every name it accepts.
+        """
+        if isinstance(name, str):
+            if not name.startswith("/"):
+                name = "/" + name
+            nsp = self._nsps.get(name)
+            if nsp is None:
+                nsp = self._nsps[name] = Namespace(self, name)
+                if name != "/":
+                    self.emit("new_namespace", nsp)
+            return nsp
+        if isinstance(name, re.Pattern):
+            pattern = name
+            parent = ParentNamespace(self, lambda n, auth: pattern.search(n) is not None)
+        elif callable(name):
+            parent = ParentNamespace(self, name)
+        else:
+            raise TypeError(
+                f"a namespace is a str, a compiled regex or a callable, not {type(name).__name__}"
+            )
+        self._parent_nsps.append(parent)
+        return parent
+
+    def _check_namespace(self, name: str, auth: Any, done: Callable[[Namespace | None], None]) -> None:
+        """Find a dynamic parent accepting ``name`` and create the child (``done(None)`` if none)."""
+        parents = list(self._parent_nsps)
+        if not parents:
+            done(None)
+            return
+        spawn(self._check_parents(parents, name, auth, done), "dynamic namespace check")
+
+    async def _check_parents(
+        self, parents: list[ParentNamespace], name: str, auth: Any, done: Callable[[Namespace | None], None]
+    ) -> None:
+        for parent in parents:
+            try:
+                verdict = parent.matcher(name, auth)
+                if inspect.isawaitable(verdict):
+                    verdict = await verdict
+            except Exception:
+                log.exception("dynamic namespace matcher %r failed for %r", parent.matcher, name)
+                continue
+            if verdict:
+                existing = self._nsps.get(name)
+                nsp = existing if existing is not None else parent.create_child(name)
+                if existing is None:
+                    self.emit("new_namespace", nsp)
+                done(nsp)
+                return
+        done(None)
+
+    # -- main namespace shortcuts (Node's io.emit, io.to, ...) --------------------
+
+    def on(self, event: str, handler: Handler | None = None) -> Any:  # type: ignore[override]
+        """``connection``/``connect`` handlers go to the main namespace; other events stay here."""
+        if event in ("connection", "connect"):
+            return self.sockets.on(event, handler)  # type: ignore[arg-type,type-var]
+        return super().on(event, handler)  # type: ignore[arg-type,type-var]
+
+    def use(self, fn: Handler) -> Handler:
+        """Add a middleware to the main namespace."""
+        return self.sockets.use(fn)
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Target ``room`` in the main namespace."""
+        return self.sockets.to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Target every socket of the main namespace but those in ``room``."""
+        return self.sockets.except_(room)
+
+    def emit(self, event: str, *args: Any) -> bool:  # type: ignore[override]
+        """Broadcast ``event`` to the main namespace (server events like ``new_namespace`` stay local)."""
+        if event == "new_namespace":
+            return super().emit(event, *args)
+        return self.sockets.emit(event, *args)
+
+    def send(self, *args: Any) -> bool:
+        """Emit a ``message`` event to the main namespace."""
+        return self.sockets.send(*args)
+
+    write = send
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Wait at most ``seconds`` for acks."""
+        return self.sockets.timeout(seconds)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Drop the event where the transport cannot take it now."""
+        return self.sockets.volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Only this server's sockets."""
+        return self.sockets.local
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        """Accepted for parity with Node."""
+        return self.sockets.compress(compress)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Emit to the main namespace and collect every ack (needs ``timeout``)."""
+        return await self.sockets.emit_with_ack(event, *args)
+
+    async def fetch_sockets(self) -> list[Socket]:
+        """Every socket of the main namespace."""
+        return await self.sockets.fetch_sockets()
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        """Make every socket of the main namespace join ``rooms``."""
+        self.sockets.sockets_join(rooms)
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        """Make every socket of the main namespace leave ``rooms``."""
+        self.sockets.sockets_leave(rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket of the main namespace."""
+        self.sockets.disconnect_sockets(close)
+
+    def server_side_emit(self, event: str, *args: Any) -> bool:
+        """Send an event to the other servers of the cluster (a no-op with a warning on one node)."""
+        return self.sockets.server_side_emit(event, *args)
+
+    # -- running -----------------------------------------------------------------
+
+    def listen(self, port: int = 3000, host: str = "127.0.0.1") -> None:
+        """Serve forever on uvloop with the built-in front end (blocking)."""
+        import uvloop
+
+        async def main() -> None:
+            await self.serve(host, port)
+            log.info("listening on http://%s:%d%s", host, port, self.engine.path)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await self.close()
+
+        with contextlib.suppress(KeyboardInterrupt):
+            uvloop.run(main())
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 3000) -> Any:
+        """Start the built-in front end inside a running loop; return the asyncio server.
+
+        Paths other than the Socket.IO path are answered from ``static_files`` (or 404).
+        """
+        return await self.engine.serve(host, port, fallback=self.static_files)
+
+    def asgi_app(self, other_app: Any = None) -> Any:
+        """This server as an ASGI 3 app; other paths (and lifespan) go to ``other_app``."""
+        from sio.frontends.asgi import ASGIApp
+
+        return ASGIApp(self.engine, other_app, on_shutdown=self.close)
+
+    async def close(self) -> None:
+        """Disconnect every socket with ``server shutting down``, then close the engine."""
+        for nsp in list(self._nsps.values()):
+            for socket in list(nsp.sockets.values()):
+                socket._on_close("server shutting down")
+            await nsp.adapter.close()
+        await self.engine.close()
+
+    # -- internals ---------------------------------------------------------------
+
+    def _on_engine_connection(self, conn: EngineSocket) -> None:
+        Client(self, conn)
+
+    def _log_middleware_error(self, socket: Socket, err: BaseException) -> None:
+        log.error("middleware of %s failed for socket %s", socket.nsp.name, socket.id, exc_info=err)

@@ -1,0 +1,421 @@
+"""A client's connection to one namespace: Node's ``Socket`` with Python names."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from sio._events import EventEmitter, Handler, call_handler, run_chain
+from sio._sio_core import (
+    RESERVED_EVENTS,
+    SIO_ACK,
+    SIO_BINARY_ACK,
+    SIO_BINARY_EVENT,
+    SIO_CONNECT,
+    SIO_DISCONNECT,
+    SIO_EVENT,
+    SioPacket,
+)
+from sio.adapter import encode_for_engine
+from sio.broadcast import BroadcastOperator
+from sio.errors import AckTimeoutError
+
+if TYPE_CHECKING:
+    from sio.client import Client
+    from sio.engine.exchange import HttpExchange
+    from sio.namespace import Namespace
+
+_arity_cache: dict[Any, int] = {}
+
+
+def _positional_arity(handler: Handler) -> int:
+    """How many positional arguments ``handler`` accepts (a large number for ``*args``)."""
+    arity = _arity_cache.get(handler)
+    if arity is None:
+        try:
+            params = inspect.signature(handler).parameters.values()
+        except (TypeError, ValueError):
+            arity = 99
+        else:
+            kinds = [p.kind for p in params]
+            if inspect.Parameter.VAR_POSITIONAL in kinds:
+                arity = 99
+            else:
+                arity = sum(
+                    k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                    for k in kinds
+                )
+        if len(_arity_cache) < 4096:
+            _arity_cache[handler] = arity
+    return arity
+
+
+def _js_date(timestamp: float) -> str:
+    """``new Date().toString()`` as Node prints it (in UTC)."""
+    return time.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", time.gmtime(timestamp))
+
+
+@dataclass
+class Handshake:
+    """What the client sent when it connected (Node's ``socket.handshake``)."""
+
+    headers: dict[str, str]
+    time: str
+    address: str | None
+    xdomain: bool
+    secure: bool
+    issued: int
+    url: str
+    query: dict[str, str]
+    auth: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_request(cls, request: HttpExchange, auth: Any) -> Handshake:
+        """Build the handshake from the Engine.IO handshake request and the CONNECT auth."""
+        now = time.time()
+        query = dict(request.query)
+        url = request.path + ("?" + urlencode(query) if query else "")
+        headers = request.headers
+        return cls(
+            headers=headers,
+            time=_js_date(now),
+            address=request.remote_address,
+            xdomain="origin" in headers,
+            secure=headers.get("x-forwarded-proto", "") == "https",
+            issued=int(now * 1000),
+            url=url,
+            query=query,
+            auth=auth if isinstance(auth, dict) else {},
+        )
+
+
+class Socket(EventEmitter):
+    """A client connected to a namespace.
+
+    ``emit`` is synchronous and never blocks; handlers registered with ``on`` may be
+    plain functions or coroutines. Reserved events: ``disconnecting`` and
+    ``disconnect`` (handlers get the reason, and the description if they accept it).
+    """
+
+    def __init__(self, nsp: Namespace, client: Client, auth: Any) -> None:
+        super().__init__()
+        self.nsp = nsp
+        self.server = nsp.server
+        self.client = client
+        self.adapter = nsp.adapter
+        self.id = secrets.token_urlsafe(15)
+        self.handshake = Handshake.from_request(client.conn.request, auth)
+        self.data: dict[str, Any] = {}
+        self.connected = False
+        self._closed = False
+        self._acks: dict[int, Callable[..., Any]] = {}
+        self._fns: list[Handler] = []
+        self._any: list[Handler] = []
+        self._any_outgoing: list[Handler] = []
+        self._volatile = False
+        self._timeout: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<Socket id={self.id} nsp={self.nsp.name} connected={self.connected}>"
+
+    # -- properties ----------------------------------------------------------------
+
+    @property
+    def rooms(self) -> set[str]:
+        """The rooms this socket is in (a copy), including its own id."""
+        return self.adapter.socket_rooms(self.id)
+
+    @property
+    def conn(self) -> Any:
+        """The underlying Engine.IO session (:class:`~sio.engine.EngineSocket`)."""
+        return self.client.conn
+
+    @property
+    def disconnected(self) -> bool:
+        """Whether the socket is disconnected."""
+        return not self.connected
+
+    # -- emitting ------------------------------------------------------------------
+
+    def emit(self, event: str, *args: Any) -> bool:
+        """Send ``event`` with ``args``; a trailing callable is called with the client's ack.
+
+        With ``timeout(s)`` in effect the callback is called as ``cb(err, *answers)``,
+        ``err`` being None or an :class:`~sio.AckTimeoutError`.
+        """
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
+        volatile, timeout = self._volatile, self._timeout
+        self._volatile = False
+        self._timeout = None
+        data = [event, *args]
+        ack_id = None
+        if args and callable(args[-1]):
+            callback = data.pop()
+            ack_id = self.nsp._next_ack_id()
+            self._register_ack(ack_id, callback, timeout)
+        if self._any_outgoing:
+            for listener in list(self._any_outgoing):
+                call_handler(listener, *data)
+        self.client._write(encode_for_engine(SIO_EVENT, self.nsp.name, data, ack_id), volatile)
+        return True
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """Emit and wait for the client's ack; return its first argument.
+
+        Raises :class:`~sio.AckTimeoutError` when ``timeout`` (or ``timeout(s)``) expires.
+        """
+        if timeout is None:
+            timeout = self._timeout
+        self._timeout = timeout
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def settle(*answers: Any) -> None:
+            if future.done():
+                return
+            if timeout is not None:
+                err, answers = answers[0], answers[1:]
+                if err is not None:
+                    future.set_exception(err)
+                    return
+            future.set_result(answers[0] if answers else None)
+
+        self.emit(event, *args, settle)
+        return await future
+
+    def _register_ack(self, ack_id: int, callback: Callable[..., Any], timeout: float | None) -> None:
+        if timeout is None:
+            self._acks[ack_id] = callback
+            return
+        acks = self._acks
+
+        def on_timeout() -> None:
+            acks.pop(ack_id, None)
+            call_handler(callback, AckTimeoutError())
+
+        timer = self.server.wheel.timer(on_timeout)
+
+        def on_ack(*answers: Any) -> None:
+            timer.cancel()
+            call_handler(callback, None, *answers)
+
+        acks[ack_id] = on_ack
+        timer.arm(timeout)
+
+    def timeout(self, seconds: float) -> Socket:
+        """Make the next ``emit`` wait at most ``seconds`` for its ack."""
+        self._timeout = seconds
+        return self
+
+    @property
+    def volatile(self) -> Socket:
+        """Make the next ``emit`` droppable when the transport cannot take it right now."""
+        self._volatile = True
+        return self
+
+    def compress(self, compress: bool) -> Socket:
+        """Accepted for parity with Node; sio sends without permessage-deflate."""
+        return self
+
+    def send(self, *args: Any) -> bool:
+        """Emit a ``message`` event."""
+        return self.emit("message", *args)
+
+    write = send
+
+    # -- broadcasting from this socket --------------------------------------------
+
+    def _operator(self) -> BroadcastOperator:
+        volatile, timeout = self._volatile, self._timeout
+        self._volatile = False
+        self._timeout = None
+        return BroadcastOperator(
+            self.adapter, except_rooms=frozenset([self.id]), volatile=volatile, timeout=timeout
+        )
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Broadcast to ``room`` (or rooms), except to this socket."""
+        return self._operator().to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Broadcast to everyone but ``room`` and this socket."""
+        return self._operator().except_(room)
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        """Broadcast to every socket of the namespace but this one."""
+        return self._operator()
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Broadcast to this server's sockets only (but this one)."""
+        return self._operator().local
+
+    # -- rooms ---------------------------------------------------------------------
+
+    def join(self, rooms: str | Iterable[str]) -> None:
+        """Join a room or several."""
+        if self._closed:
+            return
+        self.adapter.add_all(self.id, [rooms] if isinstance(rooms, str) else list(rooms))
+
+    def leave(self, room: str) -> None:
+        """Leave a room."""
+        self.adapter.delete(self.id, room)
+
+    # -- middlewares and catch-all listeners ---------------------------------------
+
+    def use(self, fn: Handler) -> Handler:
+        """Add a middleware that sees every incoming event as ``[name, *args]`` (raise to stop it)."""
+        self._fns.append(fn)
+        return fn
+
+    def on_any(self, listener: Handler) -> Handler:
+        """Call ``listener(event, *args)`` for every incoming event."""
+        self._any.append(listener)
+        return listener
+
+    def prepend_any(self, listener: Handler) -> Handler:
+        """Like ``on_any``, called before the others."""
+        self._any.insert(0, listener)
+        return listener
+
+    def off_any(self, listener: Handler | None = None) -> None:
+        """Remove one catch-all listener, or all of them."""
+        if listener is None:
+            self._any.clear()
+        elif listener in self._any:
+            self._any.remove(listener)
+
+    def listeners_any(self) -> list[Handler]:
+        """The catch-all listeners."""
+        return list(self._any)
+
+    def on_any_outgoing(self, listener: Handler) -> Handler:
+        """Call ``listener(event, *args)`` for every outgoing event."""
+        self._any_outgoing.append(listener)
+        return listener
+
+    def prepend_any_outgoing(self, listener: Handler) -> Handler:
+        """Like ``on_any_outgoing``, called before the others."""
+        self._any_outgoing.insert(0, listener)
+        return listener
+
+    def off_any_outgoing(self, listener: Handler | None = None) -> None:
+        """Remove one outgoing catch-all listener, or all of them."""
+        if listener is None:
+            self._any_outgoing.clear()
+        elif listener in self._any_outgoing:
+            self._any_outgoing.remove(listener)
+
+    def listeners_any_outgoing(self) -> list[Handler]:
+        """The outgoing catch-all listeners."""
+        return list(self._any_outgoing)
+
+    # -- disconnecting -------------------------------------------------------------
+
+    def disconnect(self, close: bool = False) -> Socket:
+        """Disconnect from this namespace; with ``close=True`` close the whole connection."""
+        if not self.connected:
+            return self
+        if close:
+            self.client._disconnect()
+        else:
+            self._packet(SIO_DISCONNECT, None)
+            self._on_close("server namespace disconnect")
+        return self
+
+    # -- internals -----------------------------------------------------------------
+
+    def _packet(self, packet_type: int, data: Any, ack_id: int | None = None) -> None:
+        self.client._write(encode_for_engine(packet_type, self.nsp.name, data, ack_id))
+
+    def _write_broadcast(self, packets: list[str | bytes], data: Any, volatile: bool) -> None:
+        if self._any_outgoing:
+            for listener in list(self._any_outgoing):
+                call_handler(listener, *data)
+        self.client._write(packets, volatile)
+
+    def _on_connect(self) -> None:
+        self.connected = True
+        self.join(self.id)
+        self._packet(SIO_CONNECT, {"sid": self.id})
+
+    def _on_packet(self, packet: SioPacket) -> None:
+        kind = packet.type
+        if kind in (SIO_EVENT, SIO_BINARY_EVENT):
+            self._on_event(packet)
+        elif kind in (SIO_ACK, SIO_BINARY_ACK):
+            ack = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
+            if ack is not None:
+                call_handler(ack, *packet.data)
+        elif kind == SIO_DISCONNECT:
+            self._on_close("client namespace disconnect")
+
+    def _on_event(self, packet: SioPacket) -> None:
+        args: list[Any] = packet.data
+        if packet.id is not None:
+            args.append(self._make_ack(packet.id))
+        if self._any:
+            for listener in list(self._any):
+                call_handler(listener, *args)
+        if self._fns:
+            run_chain(self._fns, args, lambda err: self._after_middlewares(err, args))
+        else:
+            self._dispatch(args)
+
+    def _after_middlewares(self, err: BaseException | None, args: list[Any]) -> None:
+        if err is not None:
+            if not EventEmitter.emit(self, "error", err):
+                self.server._log_middleware_error(self, err)
+            return
+        self._dispatch(args)
+
+    def _dispatch(self, args: list[Any]) -> None:
+        if not self.connected:
+            return
+        handlers = self._handlers.get(args[0])
+        if handlers:
+            for handler in list(handlers) if len(handlers) > 1 else handlers:
+                call_handler(handler, *args[1:])
+
+    def _make_ack(self, ack_id: int) -> Callable[..., None]:
+        sent = False
+
+        def ack(*values: Any) -> None:
+            nonlocal sent
+            if sent:
+                return
+            sent = True
+            self._packet(SIO_ACK, list(values), ack_id)
+
+        return ack
+
+    def _emit_reason(self, event: str, reason: str, description: Any) -> None:
+        for handler in self.listeners(event):
+            if _positional_arity(handler) >= 2:
+                call_handler(handler, reason, description)
+            else:
+                call_handler(handler, reason)
+
+    def _on_close(self, reason: str, description: Any = None) -> None:
+        if not self.connected:
+            return
+        self._emit_reason("disconnecting", reason, description)
+        self._closed = True
+        self.adapter.delete_all(self.id)
+        self.nsp._remove(self)
+        self.client._remove(self)
+        self.connected = False
+        self._emit_reason("disconnect", reason, description)
+
+    def _on_error(self, err: BaseException) -> None:
+        EventEmitter.emit(self, "error", err)

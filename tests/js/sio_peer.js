@@ -1,0 +1,120 @@
+// A scriptable socket.io-client for the integration tests.
+// usage: node sio_peer.js URL OPTIONS_JSON
+// Commands arrive as JSON lines on stdin, events leave as JSON lines on stdout.
+// Binary values travel in JSON as {"$bin": "<hex>"} in both directions.
+"use strict";
+const { Manager } = require("socket.io-client");
+const readline = require("readline");
+
+const [url, optionsJson] = process.argv.slice(2);
+const manager = new Manager(url, { reconnection: false, ...JSON.parse(optionsJson || "{}") });
+const sockets = new Map(); // namespace -> socket
+const replies = new Map(); // "nsp event" -> "echo" | "none" | [values]
+
+function out(event) {
+  process.stdout.write(JSON.stringify(event) + "\n");
+}
+
+function toWire(value) {
+  if (Buffer.isBuffer(value) || value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+    return { $bin: Buffer.from(value.buffer ? value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) : value).toString("hex") };
+  }
+  if (Array.isArray(value)) return value.map(toWire);
+  if (value && typeof value === "object") {
+    const copy = {};
+    for (const [k, v] of Object.entries(value)) copy[k] = toWire(v);
+    return copy;
+  }
+  return value;
+}
+
+function fromWire(value) {
+  if (Array.isArray(value)) return value.map(fromWire);
+  if (value && typeof value === "object") {
+    if (typeof value.$bin === "string") return Buffer.from(value.$bin, "hex");
+    const copy = {};
+    for (const [k, v] of Object.entries(value)) copy[k] = fromWire(v);
+    return copy;
+  }
+  return value;
+}
+
+function open(nsp, auth) {
+  const socket = manager.socket(nsp, auth ? { auth } : {});
+  sockets.set(nsp, socket);
+  socket.on("connect", () => out({ event: "connect", nsp, id: socket.id }));
+  socket.on("connect_error", (err) => out({ event: "connect_error", nsp, message: err.message, data: err.data === undefined ? null : err.data }));
+  socket.on("disconnect", (reason, description) => {
+    let detail = null;
+    if (description) detail = description.message || description.description || String(description);
+    out({ event: "disconnect", nsp, reason, detail });
+  });
+  socket.onAny((name, ...args) => {
+    let ack = null;
+    if (args.length && typeof args[args.length - 1] === "function") ack = args.pop();
+    out({ event: "event", nsp, name, args: toWire(args), ack: ack !== null });
+    if (ack) {
+      const reply = replies.get(nsp + " " + name) || "echo";
+      if (reply === "echo") ack(...args);
+      else if (Array.isArray(reply)) ack(...fromWire(reply));
+    }
+  });
+  if (!socket.active) socket.connect(); // the Manager connects new sockets itself (autoConnect)
+  return socket;
+}
+
+manager.on("ping", () => out({ event: "ping" }));
+manager.on("error", (err) => out({ event: "manager_error", message: String(err && err.message) }));
+
+let dropPongs = false;
+manager.on("open", () => {
+  const engine = manager.engine;
+  out({ event: "open", transport: engine.transport.name });
+  engine.on("upgrade", (transport) => out({ event: "upgrade", transport: transport.name }));
+  const sendPacket = engine._sendPacket.bind(engine);
+  engine._sendPacket = (type, ...rest) => (type === "pong" && dropPongs ? undefined : sendPacket(type, ...rest));
+});
+
+readline.createInterface({ input: process.stdin }).on("line", async (line) => {
+  const cmd = JSON.parse(line);
+  const nsp = cmd.nsp || "/";
+  const socket = sockets.get(nsp);
+  switch (cmd.cmd) {
+    case "connect":
+      open(nsp, cmd.auth);
+      break;
+    case "emit": {
+      const args = fromWire(cmd.args || []);
+      if (cmd.ack) {
+        const s = cmd.timeout === undefined ? socket : socket.timeout(cmd.timeout);
+        s.emit(cmd.name, ...args, (...answer) => {
+          if (cmd.timeout !== undefined) {
+            const err = answer.shift();
+            out({ event: "ack", ref: cmd.ref, error: err ? err.message : null, args: toWire(answer) });
+          } else {
+            out({ event: "ack", ref: cmd.ref, error: null, args: toWire(answer) });
+          }
+        });
+      } else {
+        socket.emit(cmd.name, ...args);
+      }
+      break;
+    }
+    case "reply":
+      replies.set(nsp + " " + cmd.name, cmd.reply === "echo" || cmd.reply === "none" ? cmd.reply : cmd.reply);
+      out({ event: "ok", cmd: "reply" });
+      break;
+    case "disconnect":
+      socket.disconnect();
+      break;
+    case "closeEngine":
+      manager.engine.close();
+      break;
+    case "dropPongs":
+      dropPongs = true;
+      out({ event: "ok", cmd: "dropPongs" });
+      break;
+    case "exit":
+      process.exit(0);
+  }
+});
