@@ -434,3 +434,38 @@ async def test_volatile_is_dropped_only_when_the_transport_cannot_take_it(sio_se
         poll_socket.emit("kept", 2)
         assert await poll_peer.event("kept") == [2]
         assert poll_peer.events("dropped") == []
+
+
+async def test_handshake_fields_send_local_compress_and_server_side_emit(
+    sio_server, node_peers, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen = Seen()
+    running = await sio_server(echo_setup(seen), cors_allowed_origins="*")
+    peer = await SioPeer.start(
+        node_peers, running.url, transports=["websocket"], extraHeaders={"origin": "http://example.test"}
+    )
+    await peer.connect("/", auth={"a": 1})
+    socket: sio.Socket = await seen.get("connection")
+    handshake = socket.handshake
+    assert handshake.headers["origin"] == "http://example.test"
+    assert handshake.xdomain is True
+    assert handshake.secure is False
+    assert handshake.url.startswith("/socket.io/?")
+    assert "EIO=4" in handshake.url
+    assert handshake.query["transport"] == "websocket"
+    assert isinstance(handshake.issued, int)
+    assert " GMT" in handshake.time
+    io: sio.Server = running.app
+
+    socket.send("via send")
+    assert await peer.event("message") == ["via send"]
+    io.local.emit("local", 1)
+    assert await peer.event("local") == [1]
+    socket.compress(False).emit("uncompressed", 2)
+    assert await peer.event("uncompressed") == [2]
+    io.compress(True).to(socket.id).emit("compressed", 3)
+    assert await peer.event("compressed") == [3]
+    with caplog.at_level("WARNING", logger="sio"):
+        assert io.server_side_emit("hello", "cluster") is True
+    assert any("server_side_emit" in record.getMessage() for record in caplog.records)
+    assert io.sockets.adapter.server_count() == 1
