@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
 import logging
 import re
@@ -65,6 +63,11 @@ class Server(EventEmitter):
         self._parent_nsps: list[ParentNamespace] = []
         self.sockets = self.of("/")
         self.engine.on("connection", self._on_engine_connection)
+
+    @property
+    def path(self) -> str:
+        """The URL path the server answers on (``/socket.io/``)."""
+        return self.engine.path
 
     @property
     def wheel(self) -> LoopTimerWheel:
@@ -207,19 +210,10 @@ class Server(EventEmitter):
     # -- running -----------------------------------------------------------------
 
     def listen(self, port: int = 3000, host: str = "127.0.0.1") -> None:
-        """Serve forever on uvloop with the built-in front end (blocking)."""
-        import uvloop
+        """Serve forever on uvloop with the built-in front end (blocking); Ctrl-C stops it."""
+        from sio.frontends.builtin import run
 
-        async def main() -> None:
-            await self.serve(host, port)
-            log.info("listening on http://%s:%d%s", host, port, self.engine.path)
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await self.close()
-
-        with contextlib.suppress(KeyboardInterrupt):
-            uvloop.run(main())
+        run(self, host, port)
 
     async def serve(self, host: str = "127.0.0.1", port: int = 3000) -> Any:
         """Start the built-in front end inside a running loop; return the asyncio server.

@@ -401,6 +401,7 @@ class Session:
         self.messages: asyncio.Queue[str | bytes] = asyncio.Queue()
         self.closed: asyncio.Future[tuple[str, Any]] = loop.create_future()
         self.upgraded: asyncio.Future[str] = loop.create_future()
+        self.opened_at = loop.time()
         socket.on("message", self.messages.put_nowait)
         socket.on("upgrade", lambda name: _settle(self.upgraded, name))
         socket.on("close", lambda reason, detail: _settle(self.closed, (reason, detail)))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from sio.engine import EngineServer, EngineSocket
+from tests.integration.rawclient import Sessions
 
 TRANSPORTS = {
     "polling": ["polling"],
@@ -20,34 +21,9 @@ TRANSPORTS = {
 }
 
 
-class Session:
-    """What the server saw of one Engine.IO session."""
-
-    def __init__(self, socket: EngineSocket) -> None:
-        loop = asyncio.get_running_loop()
-        self.socket = socket
-        self.messages: asyncio.Queue[str | bytes] = asyncio.Queue()
-        self.closed: asyncio.Future[tuple[str, Any]] = loop.create_future()
-        self.upgraded: asyncio.Future[str] = loop.create_future()
-        self.opened_at = loop.time()
-        socket.on("message", self.messages.put_nowait)
-        socket.on("upgrade", lambda name: self.upgraded.done() or self.upgraded.set_result(name))
-        socket.on(
-            "close", lambda reason, detail: self.closed.done() or self.closed.set_result((reason, detail))
-        )
-
-
-def track(eio: EngineServer, echo: bool = True) -> asyncio.Queue[Session]:
+def track(eio: EngineServer, echo: bool = True) -> Sessions:
     """Collect each new session; echo messages back when asked."""
-    sessions: asyncio.Queue[Session] = asyncio.Queue()
-
-    @eio.on("connection")
-    def on_connection(socket: EngineSocket) -> None:
-        if echo:
-            socket.on("message", socket.send)
-        sessions.put_nowait(Session(socket))
-
-    return sessions
+    return Sessions(eio, echo)
 
 
 async def connect(node_peers, running, mode: str, **options: Any):
@@ -74,7 +50,7 @@ async def test_text_and_binary_both_ways_with_server_pings(eio_server, node_peer
     assert handshake["data"]["maxPayload"] == 1_000_000
     assert handshake["data"]["upgrades"] == ([] if mode == "websocket" else ["websocket"])
     await client.expect("open", transport=TRANSPORTS[mode][0])
-    session = await sessions.get()
+    session = await sessions.next()
     assert session.socket.id == handshake["data"]["sid"]
     assert session.socket.remote_address == "127.0.0.1"
     assert eio.clients_count == 1
@@ -111,7 +87,7 @@ async def test_ping_timeout_is_punctual_and_never_early(eio_server, node_peers, 
     await client.expect("open")
     client.command("dropPongs")
     await client.expect("ack")
-    session = await sessions.get()
+    session = await sessions.next()
     reason, _ = await session.closed
     assert reason == "ping timeout"
     loop = asyncio.get_running_loop()
@@ -128,7 +104,7 @@ async def test_server_close_is_forced_close_and_the_client_sees_it(eio_server, n
     sessions = track(eio, echo=False)
     client = await connect(node_peers, running, mode)
     await client.expect("open")
-    session = await sessions.get()
+    session = await sessions.next()
     if mode == "upgrade":
         await session.upgraded
     session.socket.send("last words")
@@ -147,7 +123,7 @@ async def test_websocket_message_over_the_limit_is_a_transport_error(eio_server,
     sessions = track(eio)
     client = await connect(node_peers, running, "websocket")
     await client.expect("open")
-    session = await sessions.get()
+    session = await sessions.next()
     client.command("send", text="x" * 200)
     reason, _ = await session.closed
     assert reason == "transport error"
@@ -165,7 +141,7 @@ async def test_many_clients_at_once_are_isolated(eio_server, node_peers) -> None
         client.command("send", text=f"client {i}")
     for i, client in enumerate(clients):
         await client.expect("message", text=f"client {i}")
-    seen = [await sessions.get() for _ in clients]
+    seen = [await sessions.next() for _ in clients]
     assert len({s.socket.id for s in seen}) == len(clients)
     clients[0].command("close")
     closed = next(s for s in seen if s.socket.id == clients[0].seen("open")[0]["id"])

@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httptools
 
@@ -418,17 +418,27 @@ async def serve(
     return await loop.create_server(lambda: HttpConnection(engine, fallback), host, port)
 
 
-def run(engine: EngineServer, host: str, port: int) -> None:
-    """Serve forever on uvloop; returns after Ctrl-C, once the server is closed."""
+class Servable(Protocol):
+    """What ``run`` serves: an EngineServer or a sio.Server."""
+
+    @property
+    def path(self) -> str: ...  # noqa: D102
+
+    async def serve(self, host: str, port: int) -> Any: ...  # noqa: D102
+    async def close(self) -> None: ...  # noqa: D102
+
+
+def run(app: Servable, host: str, port: int) -> None:
+    """Serve ``app`` forever on uvloop; returns after Ctrl-C, once it is closed."""
     import uvloop
 
     async def main() -> None:
-        await engine.serve(host, port)
-        log.info("listening on http://%s:%d%s", host, port, engine.path)
+        await app.serve(host, port)
+        log.info("listening on http://%s:%d%s", host, port, app.path)
         try:
             await asyncio.Event().wait()
         finally:
-            await engine.close()
+            await app.close()
 
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(main())
