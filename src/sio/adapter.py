@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sio._events import EventEmitter
 from sio._sio_core import encode_sio_packet
+from sio.engine.exchange import EncodedPacket, SharedPacket
 
 if TYPE_CHECKING:
     from sio.namespace import Namespace
@@ -49,6 +50,11 @@ def encode_for_engine(packet_type: int, nsp: str, data: Any, ack_id: int | None 
     if len(encoded) == 1:
         return ["4" + encoded[0]]
     return ["4" + encoded[0], *encoded[1:]]
+
+
+def shared(packets: list[str | bytes]) -> list[EncodedPacket]:
+    """Wrap packets written to many sockets so that each WebSocket frame is built once."""
+    return [SharedPacket(packet) for packet in packets]
 
 
 class Adapter(EventEmitter):
@@ -148,8 +154,8 @@ class Adapter(EventEmitter):
     # -- broadcast ---------------------------------------------------------------
 
     def broadcast(self, packet_type: int, data: Any, opts: BroadcastOptions) -> None:
-        """Encode once, write the same packets to every matching socket."""
-        packets = encode_for_engine(packet_type, self.nsp.name, data)
+        """Encode once, write the same packets (and WebSocket frames) to every matching socket."""
+        packets = shared(encode_for_engine(packet_type, self.nsp.name, data))
         volatile = opts.flags.volatile
         for socket in self.matching(opts):
             socket._write_broadcast(packets, data, volatile)
@@ -164,7 +170,7 @@ class Adapter(EventEmitter):
     ) -> None:
         """Broadcast with an ack id; ``on_response(*args)`` is called per answer."""
         ack_id = self.nsp._next_ack_id()
-        packets = encode_for_engine(packet_type, self.nsp.name, data, ack_id)
+        packets = shared(encode_for_engine(packet_type, self.nsp.name, data, ack_id))
         volatile = opts.flags.volatile
         count = 0
         for socket in self.matching(opts):

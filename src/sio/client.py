@@ -8,10 +8,12 @@ writes encoded packets to the engine.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sio._sio_core import SIO_CONNECT, SIO_CONNECT_ERROR, SioDecoder, SioPacket, SocketIOError
 from sio.adapter import encode_for_engine
+from sio.engine.exchange import EncodedPacket
 
 if TYPE_CHECKING:
     from sio.engine import EngineSocket
@@ -37,7 +39,7 @@ class Client:
         conn.on("message", self._on_data)
         conn.on("close", self._on_close)
 
-    def _write(self, packets: list[str | bytes], volatile: bool = False) -> None:
+    def _write(self, packets: Sequence[EncodedPacket], volatile: bool = False) -> None:
         conn = self.conn
         if conn.ready_state != "open":
             return

@@ -24,6 +24,7 @@ from sio._sio_core import (
 )
 from sio.adapter import encode_for_engine
 from sio.broadcast import BroadcastOperator
+from sio.engine.exchange import EncodedPacket
 from sio.errors import AckTimeoutError
 
 if TYPE_CHECKING:
@@ -338,7 +339,7 @@ class Socket(EventEmitter):
     def _packet(self, packet_type: int, data: Any, ack_id: int | None = None) -> None:
         self.client._write(encode_for_engine(packet_type, self.nsp.name, data, ack_id))
 
-    def _write_broadcast(self, packets: list[str | bytes], data: Any, volatile: bool) -> None:
+    def _write_broadcast(self, packets: list[EncodedPacket], data: Any, volatile: bool) -> None:
         if self._any_outgoing:
             for listener in list(self._any_outgoing):
                 call_handler(listener, *data)

@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+from sio._sio_core import encode_binary_frame, encode_text_frame
+
 Headers = list[tuple[str, str]]
 
 
@@ -71,14 +73,47 @@ class HttpExchange(ABC):
                 callback()
 
 
+class SharedPacket:
+    """An encoded Engine.IO packet written to many sessions (a broadcast).
+
+    The packet is encoded once by the caller; its WebSocket frame is built on first
+    use and then the same bytes are written to every WebSocket recipient.
+    """
+
+    __slots__ = ("_frame", "data")
+
+    def __init__(self, data: str | bytes) -> None:
+        self.data = data
+        self._frame: bytes | None = None
+
+    @property
+    def frame(self) -> bytes:
+        """The server frame carrying the packet (text for str, binary for bytes)."""
+        frame = self._frame
+        if frame is None:
+            data = self.data
+            frame = self._frame = (
+                encode_text_frame(data) if isinstance(data, str) else encode_binary_frame(data)
+            )
+        return frame
+
+
+EncodedPacket = str | bytes | SharedPacket
+
+
+def packet_data(packet: EncodedPacket) -> str | bytes:
+    """The str or bytes of an encoded packet, shared or not."""
+    return packet.data if type(packet) is SharedPacket else packet  # type: ignore[union-attr,return-value]
+
+
 class WebSocketChannel(ABC):
     """An accepted WebSocket connection as the engine uses it."""
 
     __slots__ = ()
 
     @abstractmethod
-    def send(self, data: str | bytes) -> None:
-        """Send one message: str as a text frame, bytes as a binary frame."""
+    def send(self, data: EncodedPacket) -> None:
+        """Send one message: str as a text frame, bytes as a binary frame (shared: its cached frame)."""
 
     @abstractmethod
     def close(self, code: int = 1000, reason: str = "") -> None:

@@ -8,6 +8,7 @@ polling -> WebSocket upgrade, and the close reasons of DESIGN.md section 4.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sio._events import EventEmitter
@@ -22,12 +23,10 @@ from sio._sio_core import (
     decode_eio_payload,
     encode_eio_payload,
 )
-from sio.engine.exchange import HttpExchange, WebSocketChannel, WebSocketHandler
+from sio.engine.exchange import EncodedPacket, HttpExchange, WebSocketChannel, WebSocketHandler, packet_data
 
 if TYPE_CHECKING:
     from sio.engine.server import EngineServer
-
-EncodedPacket = str | bytes
 
 PING = "2"
 PONG_PROBE = "3probe"
@@ -86,7 +85,7 @@ class EngineSocket(EventEmitter):
             self._buffer.append(bytes(data))
         self.flush()
 
-    def send_encoded(self, packets: list[EncodedPacket]) -> None:
+    def send_encoded(self, packets: Sequence[EncodedPacket]) -> None:
         """Queue already encoded Engine.IO packets (encode once, send to many)."""
         if self.ready_state != "open":
             return
@@ -314,7 +313,7 @@ class PollingTransport(Transport):
     def _respond(self, packets: list[EncodedPacket]) -> None:
         exchange, self._poll = self._poll, None
         if exchange is not None:
-            body = encode_eio_payload(packets)
+            body = encode_eio_payload([packet_data(p) for p in packets])
             exchange.respond(200, POLL_HEADERS, body)
 
     def _on_poll_aborted(self) -> None:

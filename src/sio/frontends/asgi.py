@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel
+from sio.engine.exchange import EncodedPacket, Headers, HttpExchange, WebSocketChannel, packet_data
 
 if TYPE_CHECKING:
     from sio.engine.server import EngineRefusal, EngineServer
@@ -230,10 +230,11 @@ class _WebSocket(WebSocketChannel):
         self._closed = False
         self._writer = asyncio.ensure_future(self._write_loop())
 
-    def send(self, data: str | bytes) -> None:
+    def send(self, data: EncodedPacket) -> None:
         """Queue one message."""
         if self._closed:
             return
+        data = packet_data(data)
         if isinstance(data, str):
             self._outbox.append({"type": "websocket.send", "text": data})
         else:

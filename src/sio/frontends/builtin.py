@@ -32,7 +32,14 @@ from sio._sio_core import (
     encode_frame,
     encode_text_frame,
 )
-from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel, WebSocketHandler
+from sio.engine.exchange import (
+    EncodedPacket,
+    Headers,
+    HttpExchange,
+    SharedPacket,
+    WebSocketChannel,
+    WebSocketHandler,
+)
 
 if TYPE_CHECKING:
     from sio.engine.server import EngineRefusal, EngineServer
@@ -343,13 +350,18 @@ class WebSocketConnection(WebSocketChannel):
         """False while the transport's write buffer is over its high-water mark."""
         return not self._closed and not self._conn._paused
 
-    def send(self, data: str | bytes) -> None:
-        """Write one message as a single frame."""
+    def send(self, data: EncodedPacket) -> None:
+        """Write one message as a single frame (a shared packet's frame is built once for all)."""
         if self._closed:
             return
         transport = self._conn.transport
         if transport is not None:
-            transport.write(encode_text_frame(data) if isinstance(data, str) else encode_binary_frame(data))
+            if isinstance(data, str):
+                transport.write(encode_text_frame(data))
+            elif isinstance(data, SharedPacket):
+                transport.write(data.frame)
+            else:
+                transport.write(encode_binary_frame(data))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame and close the connection (idempotent)."""
