@@ -2,9 +2,9 @@
 
 Usage (from the repository root)::
 
-    PYTHONPATH=src /work/venv/bin/python bench/report.py              # run, then report
-    PYTHONPATH=src /work/venv/bin/python bench/report.py --json r.json  # run, keep the JSON
-    /work/venv/bin/python bench/report.py --from-json r.json           # report a saved run
+    .venv/bin/python bench/report.py                     # run, then report
+    .venv/bin/python bench/report.py --json r.json       # run, keep the JSON
+    .venv/bin/python bench/report.py --from-json r.json  # report a saved run
 
 Extra arguments after ``--`` go to pytest (e.g. ``-- -k frame``). Times are the
 median per operation; the ratio is reference / sio (higher is better for sio);

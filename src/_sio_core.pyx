@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: embedsignature=True, freethreading_compatible=False
+# cython: profile=False, linetrace=False, initializedcheck=False, binding=False
 """sio's sans-I/O core: WebSocket frames, Engine.IO and Socket.IO packets, timer wheel.
 
 One compilation unit (uvloop style) made of the focused parts under ``core/``.
@@ -8,18 +9,29 @@ bytes out; a timer wheel advanced by whoever owns the clock.
 """
 
 cimport cython
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memcpy, memchr
 from libc.math cimport floor, ceil, trunc, fabs, isfinite
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
-from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_Check, PyBytes_CheckExact
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_Resize, PyByteArray_Check
-from cpython.dict cimport PyDict_Check, PyDict_CheckExact
-from cpython.list cimport PyList_Check, PyList_CheckExact
-from cpython.tuple cimport PyTuple_Check
+from cpython.bytes cimport (PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_Check,
+                            PyBytes_CheckExact)
+from cpython.bytearray cimport (PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize,
+                                PyByteArray_Check)
+from cpython.dict cimport PyDict_Check, PyDict_CheckExact, PyDict_Next, PyDict_Copy, PyDict_GetItemWithError
+from cpython.list cimport (PyList_Check, PyList_CheckExact, PyList_New, PyList_GET_ITEM, PyList_GET_SIZE,
+                          PyList_SET_ITEM)
+from cpython.list cimport PyList_GetSlice
+from cpython.tuple cimport PyTuple_Check, PyTuple_CheckExact, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.sequence cimport PySequence_Fast, PySequence_Fast_ITEMS, PySequence_Fast_GET_SIZE
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_Check, PyUnicode_CheckExact
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF
+from cpython.unicode cimport (PyUnicode_DecodeUTF8, PyUnicode_Check, PyUnicode_CheckExact,
+                              PyUnicode_GET_LENGTH, PyUnicode_READ_CHAR, PyUnicode_Substring,
+                              PyUnicode_FindChar)
 from cpython.float cimport PyFloat_Check
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -27,6 +39,7 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void* PyUnicode_DATA(object text)
+    int PyList_SetSlice(object lst, Py_ssize_t low, Py_ssize_t high, PyObject* items) except -1
 
 from base64 import b64encode as _b64encode, b64decode as _b64decode
 from binascii import a2b_base64 as _a2b_base64, b2a_base64 as _b2a_base64, Error as _BinasciiError

@@ -62,42 +62,91 @@ cdef object _js_float(double x):
     return None
 
 
+cdef inline bint _is_json_scalar(object item) noexcept:
+    """str, int, bool or None: serialised by orjson exactly as JavaScript does, left alone."""
+    cdef type t = type(item)
+    return t is str or t is int or item is None or t is bool
+
+
+# Placeholders are orjson Fragments: the exact bytes orjson would write for the dict
+# {"_placeholder": True, "num": N}, without building that dict for every attachment.
+cdef list _PLACEHOLDERS = [_JsonFragment(b'{"_placeholder":true,"num":%d}' % i) for i in range(16)]
+
+
+cdef inline object _placeholder(Py_ssize_t num):
+    if num < PyList_GET_SIZE(_PLACEHOLDERS):
+        return <object>PyList_GET_ITEM(_PLACEHOLDERS, num)
+    return _JsonFragment(b'{"_placeholder":true,"num":%d}' % num)
+
+
+cdef list _tuple_items(object tup):
+    """The items of a tuple (or tuple subclass, whatever its ``__iter__``) as a list."""
+    cdef Py_ssize_t i, n = PyTuple_GET_SIZE(tup)
+    cdef list out = PyList_New(n)
+    cdef object item
+    for i in range(n):
+        item = <object>PyTuple_GET_ITEM(tup, i)
+        Py_INCREF(item)
+        PyList_SET_ITEM(out, i, item)
+    return out
+
+
 cdef object _prepare(object obj, list attachments, int depth):
-    """Return ``obj`` ready for orjson (the same object when nothing needs replacing)."""
-    cdef object item, new, copy
-    cdef Py_ssize_t i, n
+    """Return ``obj`` ready for orjson (the same object when nothing needs replacing).
+
+    Containers are copied (shallowly, once) only when one of their items is replaced.
+    Items are re-read on every step: a float subclass's ``__float__`` is Python code and
+    could mutate the container being walked.
+    """
+    cdef object item, new, copy = None
+    cdef Py_ssize_t i, pos = 0
+    cdef PyObject* key_ptr
+    cdef PyObject* item_ptr
     if depth > _MAX_DEPTH:
         raise EncodeError("value nested too deeply")
     if type(obj) is float:
         new = _js_float(<double>obj)
         return obj if new is None else new
-    if PyList_Check(obj) or PyTuple_Check(obj):
-        copy = None
-        n = len(obj)
-        for i in range(n):
-            item = obj[i]
-            if type(item) is str or type(item) is int or item is None or type(item) is bool:
-                continue
-            new = _prepare(item, attachments, depth + 1)
-            if new is not item:
-                if copy is None:
-                    copy = list(obj)
-                copy[i] = new
+    if PyList_Check(obj):
+        i = 0
+        while i < PyList_GET_SIZE(obj):
+            item = <object>PyList_GET_ITEM(obj, i)
+            if not _is_json_scalar(item):
+                new = _prepare(item, attachments, depth + 1)
+                if new is not item:
+                    if copy is None:
+                        copy = PyList_GetSlice(obj, 0, PyList_GET_SIZE(obj))
+                    # The store below is unchecked (boundscheck=False): a __float__
+                    # that shrank the list must not make it write past the copy.
+                    if i >= PyList_GET_SIZE(copy):
+                        raise RuntimeError("list changed size while being encoded")
+                    (<list>copy)[i] = new
+            i += 1
+        return obj if copy is None else copy
+    if PyTuple_Check(obj):
+        for i in range(PyTuple_GET_SIZE(obj)):
+            item = <object>PyTuple_GET_ITEM(obj, i)
+            if not _is_json_scalar(item):
+                new = _prepare(item, attachments, depth + 1)
+                if new is not item:
+                    if copy is None:
+                        copy = _tuple_items(obj)
+                    (<list>copy)[i] = new
         return obj if copy is None else copy
     if PyDict_Check(obj):
-        copy = None
-        for key, item in (<dict>obj).items():
-            if type(item) is str or type(item) is int or item is None or type(item) is bool:
-                continue
-            new = _prepare(item, attachments, depth + 1)
-            if new is not item:
-                if copy is None:
-                    copy = dict(obj)
-                copy[key] = new
+        while PyDict_Next(obj, &pos, &key_ptr, &item_ptr):
+            item = <object>item_ptr
+            if not _is_json_scalar(item):
+                key = <object>key_ptr
+                new = _prepare(item, attachments, depth + 1)
+                if new is not item:
+                    if copy is None:
+                        copy = PyDict_Copy(obj)
+                    copy[key] = new
         return obj if copy is None else copy
     if PyBytes_CheckExact(obj) or PyByteArray_Check(obj) or isinstance(obj, memoryview):
         attachments.append(obj if PyBytes_CheckExact(obj) else bytes(obj))
-        return {"_placeholder": True, "num": len(attachments) - 1}
+        return _placeholder(PyList_GET_SIZE(attachments) - 1)
     if PyFloat_Check(obj):                # float subclasses (numpy.float64, ...)
         new = _js_float(<double>obj)
         return float(obj) if new is None else new
@@ -160,26 +209,61 @@ cdef object _loads(str text):
     raise SocketIOError(f"invalid JSON payload: {error}") from None
 
 
+# The keys as orjson returns them: its key cache hands out the same str objects, so
+# lookups with these usually match by identity (and by equality when they do not).
+cdef str _PLACEHOLDER_KEY, _NUM_KEY
+_PLACEHOLDER_KEY, _NUM_KEY = _orjson_loads(b'{"_placeholder":true,"num":0}')
+
+
 cdef object _reconstruct(object obj, list buffers):
-    """Replace attachment placeholders in decoded JSON by the buffers they stand for."""
-    cdef Py_ssize_t i
+    """Replace attachment placeholders in decoded JSON by the buffers they stand for.
+
+    ``obj`` comes from orjson: exact lists and dicts, mutated in place.
+    """
+    cdef Py_ssize_t i, pos = 0
+    cdef PyObject* key_ptr
+    cdef PyObject* item_ptr
+    cdef object item, new
     if PyList_CheckExact(obj):
-        for i in range(len(<list>obj)):
-            (<list>obj)[i] = _reconstruct((<list>obj)[i], buffers)
+        for i in range(PyList_GET_SIZE(obj)):
+            item = <object>PyList_GET_ITEM(obj, i)
+            if PyList_CheckExact(item) or PyDict_CheckExact(item):
+                new = _reconstruct(item, buffers)
+                if new is not item:
+                    (<list>obj)[i] = new
         return obj
     if PyDict_CheckExact(obj):
-        if (<dict>obj).get("_placeholder") is True:
-            num = (<dict>obj).get("num")
-            if type(num) is float and num == trunc(num):
-                num = int(num)
-            if type(num) is not int or not 0 <= num < len(buffers):
-                raise SocketIOError("illegal attachments")
-            return buffers[num]
-        for key, value in (<dict>obj).items():
-            if PyList_CheckExact(value) or PyDict_CheckExact(value):
-                (<dict>obj)[key] = _reconstruct(value, buffers)
+        item_ptr = PyDict_GetItemWithError(obj, _PLACEHOLDER_KEY)
+        if item_ptr != NULL and <object>item_ptr is True:
+            item_ptr = PyDict_GetItemWithError(obj, _NUM_KEY)
+            return _attachment(None if item_ptr == NULL else <object>item_ptr, buffers)
+        while PyDict_Next(obj, &pos, &key_ptr, &item_ptr):
+            item = <object>item_ptr
+            if PyList_CheckExact(item) or PyDict_CheckExact(item):
+                new = _reconstruct(item, buffers)
+                if new is not item:
+                    # Replacing the value of an existing key keeps PyDict_Next valid.
+                    (<dict>obj)[<object>key_ptr] = new
         return obj
     return obj
+
+
+cdef object _attachment(object num, list buffers):
+    """The buffer a placeholder's ``num`` points at (an int, or an integral float)."""
+    cdef double x
+    cdef long long index
+    cdef int overflow = 0
+    if type(num) is float:
+        x = <double>num
+        if not (isfinite(x) and x == trunc(x) and 0 <= x < PyList_GET_SIZE(buffers)):
+            raise SocketIOError("illegal attachments")
+        return <object>PyList_GET_ITEM(buffers, <Py_ssize_t>x)
+    if type(num) is not int:
+        raise SocketIOError("illegal attachments")
+    index = PyLong_AsLongLongAndOverflow(num, &overflow)
+    if overflow or not 0 <= index < PyList_GET_SIZE(buffers):
+        raise SocketIOError("illegal attachments")
+    return <object>PyList_GET_ITEM(buffers, <Py_ssize_t>index)
 
 
 def encode_json(value):

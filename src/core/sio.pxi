@@ -64,33 +64,23 @@ cdef class SioPacket:
     __hash__ = None
 
 
-cdef inline str _ascii_concat(str head, bytes tail):
-    """``head + tail.decode()`` with one allocation when both are ASCII."""
-    cdef Py_ssize_t n1, n2 = len(tail)
-    cdef const char* t = PyBytes_AS_STRING(tail)
-    cdef str out
-    if PyUnicode_IS_ASCII(head) and _is_ascii(<const uint8_t*>t, n2):
-        n1 = len(head)
-        out = PyUnicode_New(n1 + n2, 127)
-        memcpy(PyUnicode_DATA(out), PyUnicode_DATA(head), n1)
-        memcpy(<char*>PyUnicode_DATA(out) + n1, t, n2)
-        return out
-    return head + PyUnicode_DecodeUTF8(t, n2, NULL)
+cdef enum:
+    _HEAD_MAX = 128      # a packet header built on the stack: type, count, namespace, ack id
 
 
-cdef inline bint _is_ascii(const uint8_t* p, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i = 0
-    cdef uint64_t word
-    while i + 8 <= n:
-        memcpy(&word, p + i, 8)
-        if word & <uint64_t>0x8080808080808080ULL:
-            return False
-        i += 8
-    while i < n:
-        if p[i] & 0x80:
-            return False
-        i += 1
-    return True
+cdef inline Py_ssize_t _write_decimal(char* dst, unsigned long long value) noexcept nogil:
+    """Write ``value`` in decimal at ``dst``; return the number of digits (at most 20)."""
+    cdef char digits[20]
+    cdef Py_ssize_t n = 0, i
+    while True:
+        digits[n] = <char>(48 + value % 10)
+        n += 1
+        value //= 10
+        if value == 0:
+            break
+    for i in range(n):
+        dst[i] = digits[n - 1 - i]
+    return n
 
 
 def encode_sio_packet(int type, str nsp="/", data=None, id=None):
@@ -101,13 +91,25 @@ def encode_sio_packet(int type, str nsp="/", data=None, id=None):
     Raises :class:`EncodeError` for data the packet type cannot carry.
     """
     cdef list attachments = []
-    cdef str head
+    cdef long long ack = -1
+    cdef int overflow = 0
+    cdef Py_ssize_t nsp_len, hn = 0, jn
+    cdef bint root
+    cdef char head[_HEAD_MAX]
+    cdef bytes json
+    cdef str text
     if not 0 <= type <= 6:
         raise EncodeError(f"unknown Socket.IO packet type {type}")
-    if not nsp or nsp[0] != "/" or "," in nsp:
+    if nsp is None:
+        raise EncodeError("invalid namespace None")
+    nsp_len = PyUnicode_GET_LENGTH(nsp)
+    if not nsp_len or PyUnicode_READ_CHAR(nsp, 0) != 0x2F or PyUnicode_FindChar(nsp, 0x2C, 0, nsp_len, 1) >= 0:
         raise EncodeError(f"invalid namespace {nsp!r}")
-    if id is not None and (type_(id) is not int or not 0 <= id <= _MAX_SAFE_INTEGER):
-        raise EncodeError(f"ack id must be an int from 0 to 2**53-1, not {id!r}")
+    if id is not None:
+        if type_(id) is int:
+            ack = PyLong_AsLongLongAndOverflow(id, &overflow)
+        if overflow or not 0 <= ack <= _MAX_SAFE_INTEGER:
+            raise EncodeError(f"ack id must be an int from 0 to 2**53-1, not {id!r}")
     if type == _K_CONNECT:
         if data is not None and not PyDict_Check(data):
             raise EncodeError("CONNECT data must be a dict or None")
@@ -115,7 +117,7 @@ def encode_sio_packet(int type, str nsp="/", data=None, id=None):
         if data is not None:
             raise EncodeError("DISCONNECT carries no data")
     elif type == _K_CONNECT_ERROR:
-        if not (isinstance(data, str) or PyDict_Check(data)):
+        if not (PyUnicode_Check(data) or PyDict_Check(data)):
             raise EncodeError("CONNECT_ERROR data must be a str or a dict")
     else:
         if not (PyList_Check(data) or PyTuple_Check(data)):
@@ -132,19 +134,48 @@ def encode_sio_packet(int type, str nsp="/", data=None, id=None):
             type = _K_BINARY_ACK
         else:
             raise EncodeError("only EVENT and ACK packets carry binary data")
-        head = _SIO_TYPE_CHARS[type] + str(len(attachments)) + "-"
     elif type == _K_BINARY_EVENT or type == _K_BINARY_ACK:
         type -= 3                          # no binary after all: plain EVENT / ACK
-        head = _SIO_TYPE_CHARS[type]
-    else:
-        head = _SIO_TYPE_CHARS[type]
-    if nsp != "/":
-        head = head + nsp + ","
-    if id is not None:
-        head = head + str(id)
+    root = nsp_len == 1
+    if not root and (not PyUnicode_IS_ASCII(nsp) or nsp_len > _HEAD_MAX - 48):
+        return _encode_sio_slow(type, nsp, data, ack, attachments)
+    # <type>[<attachments>-][<nsp>,][<ack id>]  (at most 1 + 21 + nsp_len + 1 + 16 bytes)
+    head[0] = <char>(48 + type)
+    hn = 1
+    if attachments:
+        hn += _write_decimal(head + hn, <unsigned long long>PyList_GET_SIZE(attachments))
+        head[hn] = b"-"
+        hn += 1
+    if not root:
+        memcpy(head + hn, PyUnicode_DATA(nsp), nsp_len)
+        hn += nsp_len
+        head[hn] = b","
+        hn += 1
+    if ack >= 0:
+        hn += _write_decimal(head + hn, <unsigned long long>ack)
+    if data is None:
+        text = PyUnicode_DecodeUTF8(head, hn, NULL)
+        return [text]
+    json = _dumps(data)
+    jn = PyBytes_GET_SIZE(json)
+    text = _ascii_concat(head, hn, PyBytes_AS_STRING(json), jn)
+    if attachments:
+        return [text, *attachments]
+    return [text]
+
+
+cdef list _encode_sio_slow(int type, str nsp, object data, long long ack, list attachments):
+    """The general header path: a namespace that is not ASCII (or very long)."""
+    cdef str head = _SIO_TYPE_CHARS[type]
+    if attachments:
+        head = head + str(len(attachments)) + "-"
+    head = head + nsp + ","
+    if ack >= 0:
+        head = head + str(ack)
     if data is None:
         return [head]
-    cdef list out = [_ascii_concat(head, _dumps(data))]
+    cdef bytes json = _dumps(data)
+    cdef list out = [head + PyUnicode_DecodeUTF8(PyBytes_AS_STRING(json), PyBytes_GET_SIZE(json), NULL)]
     if attachments:
         out.extend(attachments)
     return out
@@ -154,41 +185,44 @@ cdef object type_ = type
 
 
 cdef SioPacket _decode_sio_text(str s, int max_attachments):
-    cdef Py_ssize_t n = len(s), i = 1, start
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(s), i = 1, start, comma
     cdef Py_UCS4 c
     cdef int ptype, attachments = 0
     cdef long long ack = -1
     cdef str nsp = "/"
+    cdef object data = None
+    cdef SioPacket packet
     if n == 0:
         raise SocketIOError("empty Socket.IO packet")
-    c = s[0]
+    c = PyUnicode_READ_CHAR(s, 0)
     if c < 48 or c > 54:
         raise SocketIOError(f"unknown Socket.IO packet type {s[:1]!r}")
     ptype = <int>c - 48
     if ptype == _K_BINARY_EVENT or ptype == _K_BINARY_ACK:
         start = i
-        while i < n and i - start < 4:
-            c = s[i]
+        while i < n and i - start < 4:      # at most 4 digits, then "-"
+            c = PyUnicode_READ_CHAR(s, i)
             if not 48 <= c <= 57:
                 break
+            attachments = attachments * 10 + (<int>c - 48)
             i += 1
-        if i == start or i >= n or s[i] != "-":
+        if i == start or i >= n or PyUnicode_READ_CHAR(s, i) != 0x2D:
             raise SocketIOError("illegal attachments")
-        attachments = int(s[start:i])
         if attachments < 1:
             raise SocketIOError("illegal attachments")
         if attachments > max_attachments:
             raise SocketIOError(f"too many attachments ({attachments} > {max_attachments})")
         i += 1
-    if i < n and s[i] == "/":
-        start = i
-        while i < n and s[i] != ",":
-            i += 1
-        nsp = s[start:i]
-        if i < n:
-            i += 1                         # the comma
+    if i < n and PyUnicode_READ_CHAR(s, i) == 0x2F:      # "/": a namespace up to ","
+        comma = PyUnicode_FindChar(s, 0x2C, i, n, 1)
+        if comma < 0:
+            nsp = _slice(s, i, n)
+            i = n
+        else:
+            nsp = _slice(s, i, comma)
+            i = comma + 1
     while i < n:
-        c = s[i]
+        c = PyUnicode_READ_CHAR(s, i)
         if not 48 <= c <= 57:
             break
         if ack < 0:
@@ -197,14 +231,13 @@ cdef SioPacket _decode_sio_text(str s, int max_attachments):
         if ack > _MAX_SAFE_INTEGER:
             raise SocketIOError("ack id over 2**53-1")
         i += 1
-    data = None
     if i < n:
-        data = _loads(s[i:])
+        data = _loads(_slice(s, i, n))
         if not _payload_valid(ptype, data):
             raise SocketIOError(f"invalid payload for packet type {ptype}")
     elif not (ptype == _K_CONNECT or ptype == _K_DISCONNECT):
         raise SocketIOError(f"packet type {ptype} needs a payload")
-    cdef SioPacket packet = SioPacket.__new__(SioPacket)
+    packet = SioPacket.__new__(SioPacket)
     packet.type = ptype
     packet.nsp = nsp
     packet.data = data
@@ -213,7 +246,20 @@ cdef SioPacket _decode_sio_text(str s, int max_attachments):
     return packet
 
 
-cdef bint _payload_valid(int ptype, object data):
+cdef frozenset _RESERVED = RESERVED_EVENTS
+
+
+cdef inline bint _is_reserved(str name) except -1:
+    # Hashing a fresh event name costs more than the lookup: only the lengths of the
+    # reserved names (7, 10, 11, 13, 14) can match.
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(name)
+    if n < 7 or n > 14 or n == 8 or n == 9 or n == 12:
+        return False
+    return name in _RESERVED
+
+
+cdef bint _payload_valid(int ptype, object data) except -1:
+    cdef object first
     if ptype == _K_CONNECT:
         return PyDict_CheckExact(data)
     if ptype == _K_DISCONNECT:
@@ -224,15 +270,15 @@ cdef bint _payload_valid(int ptype, object data):
         return False
     if ptype == _K_ACK or ptype == _K_BINARY_ACK:
         return True
-    if not len(<list>data):
+    if not PyList_GET_SIZE(data):
         return False
-    first = (<list>data)[0]
+    first = <object>PyList_GET_ITEM(data, 0)
     if PyUnicode_CheckExact(first):
-        return first not in RESERVED_EVENTS
+        return not _is_reserved(<str>first)
     return (type_(first) is int or type_(first) is float)
 
 
-def decode_sio_packet(str text, int max_attachments=10):
+def decode_sio_packet(str text not None, int max_attachments=10):
     """Decode one text packet that has no attachments to wait for."""
     cdef SioPacket packet = _decode_sio_text(text, max_attachments)
     if packet.attachments:
@@ -252,12 +298,12 @@ cdef class SioDecoder:
 
     cdef readonly int max_attachments
     cdef SioPacket _pending
-    cdef list _buffers
+    cdef list _buffers             # attachments received for _pending (reused, emptied)
 
     def __cinit__(self, int max_attachments=10):
         self.max_attachments = max_attachments
         self._pending = None
-        self._buffers = None
+        self._buffers = []
 
     @property
     def pending(self):
@@ -274,7 +320,6 @@ cdef class SioDecoder:
             packet = _decode_sio_text(<str>data, self.max_attachments)
             if packet.attachments:
                 self._pending = packet
-                self._buffers = []
                 return None
             return packet
         if not (PyBytes_Check(data) or PyByteArray_Check(data) or isinstance(data, memoryview)):
@@ -282,18 +327,19 @@ cdef class SioDecoder:
         if self._pending is None:
             raise SocketIOError("binary data when no attachment is expected")
         self._buffers.append(data if PyBytes_CheckExact(data) else bytes(data))
-        if len(self._buffers) < self._pending.attachments:
+        if PyList_GET_SIZE(self._buffers) < self._pending.attachments:
             return None
         packet = self._pending
-        buffers = self._buffers
-        self.reset()
+        self._pending = None
         try:
-            packet.data = _reconstruct(packet.data, buffers)
+            packet.data = _reconstruct(packet.data, self._buffers)
         except RecursionError:
             raise SocketIOError("payload nested too deeply") from None
+        finally:
+            PyList_SetSlice(self._buffers, 0, PY_SSIZE_T_MAX, NULL)
         return packet
 
     def reset(self):
         """Drop a packet still waiting for attachments."""
         self._pending = None
-        self._buffers = None
+        PyList_SetSlice(self._buffers, 0, PY_SSIZE_T_MAX, NULL)

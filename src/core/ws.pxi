@@ -16,27 +16,67 @@ cdef enum:
     _OP_PING = 0x9
     _OP_PONG = 0xA
 
-DEF _STACK_TEXT = 1024          # text payloads up to this size are unmasked on the stack
-
 cdef bytes _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+cdef extern from *:
+    """
+    /* RFC 6455 masking: XOR with the 4-byte key, repeated. GCC and Clang's generic
+       vectors make this 32 bytes per iteration in SSE2 (the x86-64 baseline) or NEON,
+       at memcpy speed, instead of leaving it to the auto-vectoriser (which handled a
+       plain 8-byte loop in one build and not in another, at half that speed). Loads
+       and stores go through memcpy, so no alignment is assumed, and dst may equal src.
+       Returns the OR of all output bytes: bit 7 is clear exactly when the output is
+       ASCII, which is what lets a text frame be unmasked straight into an ASCII str. */
+    #if defined(__GNUC__) || defined(__clang__)
+    typedef uint32_t sio_v4 __attribute__((vector_size(16)));
+    #define SIO_HAVE_V4 1
+    #endif
+
+    static inline uint8_t sio_unmask(uint8_t *dst, const uint8_t *src, Py_ssize_t n,
+                                     const uint8_t *key) {
+        Py_ssize_t i = 0;
+        uint8_t acc1 = 0;
+        uint32_t key4;
+        uint64_t key8, word, acc8 = 0;
+        memcpy(&key4, key, 4);
+    #ifdef SIO_HAVE_V4
+        /* The key broadcast from a scalar stays in a register (built from a byte
+           array on the stack, it was reloaded every iteration: ~25% slower). */
+        sio_v4 k = {key4, key4, key4, key4}, a, b, acc = {0, 0, 0, 0};
+        for (; i + 32 <= n; i += 32) {
+            memcpy(&a, src + i, 16);
+            memcpy(&b, src + i + 16, 16);
+            a ^= k;
+            b ^= k;
+            memcpy(dst + i, &a, 16);
+            memcpy(dst + i + 16, &b, 16);
+            acc |= a | b;
+        }
+        acc8 = ((uint64_t)(acc[0] | acc[1]) << 32) | (acc[2] | acc[3]);
+    #endif
+        /* i is a multiple of 4 here, so the key phase is unchanged. */
+        key8 = ((uint64_t)key4 << 32) | key4;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&word, src + i, 8);
+            word ^= key8;
+            memcpy(dst + i, &word, 8);
+            acc8 |= word;
+        }
+        for (; i < n; i++) {
+            dst[i] = src[i] ^ key[i & 3];
+            acc1 |= dst[i];
+        }
+        return acc1 | (uint8_t)((acc8 & 0x8080808080808080ULL) ? 0x80 : 0);
+    }
+    """
+    uint8_t sio_unmask(uint8_t* dst, const uint8_t* src, Py_ssize_t n, const uint8_t* key) noexcept nogil
 
 
 cdef inline void _unmask_into(uint8_t* dst, const uint8_t* src, Py_ssize_t n,
                               const uint8_t* key) noexcept nogil:
-    """XOR ``n`` bytes with the 4-byte key, eight bytes at a time (dst may equal src)."""
-    cdef uint64_t key8, word
-    cdef uint32_t key4
-    cdef Py_ssize_t i = 0
-    memcpy(&key4, key, 4)
-    key8 = (<uint64_t>key4 << 32) | key4
-    while i + 8 <= n:
-        memcpy(&word, src + i, 8)
-        word ^= key8
-        memcpy(dst + i, &word, 8)
-        i += 8
-    while i < n:
-        dst[i] = src[i] ^ key[i & 3]
-        i += 1
+    """XOR ``n`` bytes with the 4-byte key (dst may equal src)."""
+    sio_unmask(dst, src, n, key)
 
 
 cdef inline bint _valid_close_code(int code) noexcept nogil:
@@ -92,15 +132,24 @@ cdef class FrameParser:
         """Parse a chunk of the stream; return the list of complete events."""
         cdef list out = []
         cdef Py_buffer view
-        cdef Py_ssize_t used
+        cdef Py_ssize_t used, n
+        cdef const uint8_t* p
         if self._error is not None:  # a fresh error: the events of the failed chunk were reported
             raise type(self._error)(str(self._error))
-        if len(self._buf) == 0:
+        if PyByteArray_GET_SIZE(self._buf) == 0:
+            if PyBytes_CheckExact(data):
+                # The common case (transport data_received): no buffer protocol round trip.
+                p = <const uint8_t*>PyBytes_AS_STRING(data)
+                n = PyBytes_GET_SIZE(data)
+                used = self._parse(p, n, out)
+                if used < n:
+                    self._keep(p + used, n - used)
+                return out
             PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
             try:
                 used = self._parse(<const uint8_t*>view.buf, view.len, out)
                 if used < view.len:
-                    self._buf.extend((<const char*>view.buf)[used:view.len])
+                    self._keep(<const uint8_t*>view.buf + used, view.len - used)
             finally:
                 PyBuffer_Release(&view)
         else:
@@ -112,6 +161,12 @@ cdef class FrameParser:
                 PyBuffer_Release(&view)
             del self._buf[:used]
         return out
+
+    cdef int _keep(self, const uint8_t* p, Py_ssize_t n) except -1:
+        """Buffer the ``n`` bytes of an incomplete frame (``_buf`` is empty)."""
+        PyByteArray_Resize(self._buf, n)
+        memcpy(PyByteArray_AS_STRING(self._buf), p, n)
+        return 0
 
     cdef _fail(self, cls, str message, list out):
         self._error = cls(message, out)
@@ -192,9 +247,9 @@ cdef class FrameParser:
         cdef Py_ssize_t start
         cdef uint8_t* dst
         if opcode == _OP_TEXT and fin:
-            out.append((OP_TEXT, self._text(payload, plen, key, out)))
+            out.append((_OP_TEXT, self._text(payload, plen, key, out)))
         elif opcode == _OP_BINARY and fin:
-            out.append((OP_BINARY, _unmasked_bytes(payload, plen, key)))
+            out.append((_OP_BINARY, _unmasked_bytes(payload, plen, key)))
         elif opcode == _OP_TEXT or opcode == _OP_BINARY or opcode == _OP_CONT:
             if opcode != _OP_CONT:
                 self._frag_opcode = opcode
@@ -214,40 +269,35 @@ cdef class FrameParser:
                 if self._frag_opcode == _OP_TEXT:
                     if self._utf8.need:
                         self._fail(WebSocketInvalidUtf8, "text message ends inside a UTF-8 sequence", out)
-                    out.append((OP_TEXT, PyUnicode_DecodeUTF8(
-                        PyByteArray_AS_STRING(self._frag), len(self._frag), NULL)))
+                    # Already validated by utf8_feed: this decode cannot fail.
+                    out.append((_OP_TEXT, PyUnicode_DecodeUTF8(
+                        PyByteArray_AS_STRING(self._frag), PyByteArray_GET_SIZE(self._frag), NULL)))
                 else:
-                    out.append((OP_BINARY, bytes(self._frag)))
+                    out.append((_OP_BINARY, bytes(self._frag)))
                 self._frag_opcode = -1
                 self._frag = None
         elif opcode == _OP_CLOSE:
-            out.append((OP_CLOSE, self._close_payload(_unmasked_bytes(payload, plen, key), out)))
+            out.append((_OP_CLOSE, self._close_payload(_unmasked_bytes(payload, plen, key), out)))
         else:  # ping / pong
-            out.append((OP_PING if opcode == _OP_PING else OP_PONG, _unmasked_bytes(payload, plen, key)))
+            out.append((<int>opcode, _unmasked_bytes(payload, plen, key)))  # OP_PING or OP_PONG
         return 0
 
     cdef str _text(self, const uint8_t* payload, Py_ssize_t plen, const uint8_t* key, list out):
-        cdef uint8_t stack[_STACK_TEXT]
-        cdef uint8_t* tmp
-        cdef const uint8_t* src = payload
         cdef str text
-        tmp = NULL
-        if key != NULL:
-            if plen <= _STACK_TEXT:
-                tmp = &stack[0]
-            else:
-                tmp = <uint8_t*>PyMem_Malloc(plen)
-                if tmp == NULL:
-                    raise MemoryError()
-            _unmask_into(tmp, payload, plen, key)
-            src = tmp
-        try:
-            text = PyUnicode_DecodeUTF8(<const char*>src, plen, NULL)
-        except UnicodeDecodeError:
-            text = None
-        finally:
-            if tmp != NULL and tmp != &stack[0]:
-                PyMem_Free(tmp)
+        cdef uint8_t* dst
+        if plen == 0:
+            return ""
+        if key == NULL:
+            text = _decode_text(payload, plen)
+        else:
+            # One pass for the usual ASCII message: unmask straight into a new ASCII str,
+            # which is only returned if no byte has its top bit set. Otherwise its buffer
+            # holds the unmasked UTF-8, decoded (and validated) into the real result.
+            text = PyUnicode_New(plen, 127)
+            dst = <uint8_t*>PyUnicode_DATA(text)
+            if sio_unmask(dst, payload, plen, key) < 0x80:
+                return text
+            text = _decode_text(dst, plen)
         if text is None:
             self._fail(WebSocketInvalidUtf8, "invalid UTF-8 in a text message", out)
         return text
@@ -268,6 +318,14 @@ cdef class FrameParser:
         except UnicodeDecodeError:
             self._fail(WebSocketInvalidUtf8, "invalid UTF-8 in the close reason", out)
         return (code, reason)
+
+
+cdef str _decode_text(const uint8_t* p, Py_ssize_t n):
+    """Decode UTF-8 text, or return None when it is not valid UTF-8."""
+    try:
+        return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+    except UnicodeDecodeError:
+        return None
 
 
 cdef bytes _unmasked_bytes(const uint8_t* payload, Py_ssize_t plen, const uint8_t* key):
