@@ -46,11 +46,41 @@ def call_handler(handler: Handler, *args: Any) -> None:
         spawn(result, handler)
 
 
+def positional_arity(handler: Handler) -> int:
+    """How many positional arguments ``handler`` accepts (99 for ``*args``).
+
+    Read from the code object (no cache, so closures made per connection are not kept
+    alive); ``once`` wrappers report the arity of the handler they wrap.
+    """
+    wrapped = getattr(handler, "__wrapped__", None)
+    if wrapped is not None:
+        return positional_arity(wrapped)
+    func = getattr(handler, "__func__", handler)
+    code = getattr(func, "__code__", None)
+    if code is not None:
+        if code.co_flags & inspect.CO_VARARGS:
+            return 99
+        return code.co_argcount - (1 if func is not handler else 0)
+    try:
+        params = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return 99
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return 99
+    return sum(
+        p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params
+    )
+
+
 class EventEmitter:
-    """Register handlers per event name and call them synchronously on ``emit``."""
+    """Register handlers per event name and call them synchronously on ``emit``.
+
+    Handler lists are tuples replaced on change, so ``emit`` iterates without copying
+    and a handler added or removed during an emit does not change that emit.
+    """
 
     def __init__(self) -> None:
-        self._handlers: dict[str, list[Handler]] = {}
+        self._handlers: dict[Any, tuple[Handler, ...]] = {}
 
     @overload
     def on(self, event: str) -> Callable[[H], H]: ...
@@ -60,7 +90,7 @@ class EventEmitter:
         """Add ``handler`` for ``event``; without a handler, return a decorator."""
         if handler is None:
             return lambda fn: self.on(event, fn)
-        self._handlers.setdefault(event, []).append(handler)
+        self._handlers[event] = (*self._handlers.get(event, ()), handler)
         return handler
 
     def once(self, event: str, handler: Handler) -> Handler:
@@ -70,16 +100,25 @@ class EventEmitter:
             self.off(event, wrapper)
             return handler(*args)
 
-        return self.on(event, wrapper)
+        wrapper.__wrapped__ = handler  # type: ignore[attr-defined]
+        self.on(event, wrapper)
+        return handler
 
     def off(self, event: str, handler: Handler | None = None) -> None:
-        """Remove one handler, or every handler of ``event`` when none is given."""
+        """Remove one handler (or its ``once`` wrapper), or every handler of ``event``."""
         if handler is None:
             self._handlers.pop(event, None)
             return
-        handlers = self._handlers.get(event)
-        if handlers and handler in handlers:
-            handlers.remove(handler)
+        handlers = self._handlers.get(event, ())
+        for i, registered in enumerate(handlers):
+            # == (not is): bound methods are new objects at every attribute access
+            if registered == handler or getattr(registered, "__wrapped__", None) == handler:
+                remaining = handlers[:i] + handlers[i + 1 :]
+                if remaining:
+                    self._handlers[event] = remaining
+                else:
+                    del self._handlers[event]
+                return
 
     def listeners(self, event: str) -> list[Handler]:
         """The handlers of ``event``, in call order."""
@@ -90,7 +129,7 @@ class EventEmitter:
         handlers = self._handlers.get(event)
         if not handlers:
             return False
-        for handler in list(handlers) if len(handlers) > 1 else handlers:
+        for handler in handlers:
             call_handler(handler, *args)
         return True
 

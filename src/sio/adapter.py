@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sio._events import EventEmitter
@@ -25,23 +24,50 @@ if TYPE_CHECKING:
 log = logging.getLogger("sio")
 
 
-@dataclass(frozen=True)
+NO_ROOMS: frozenset[str] = frozenset()
+
+
 class BroadcastFlags:
-    """Modifiers of a broadcast (Node's BroadcastFlags)."""
+    """Modifiers of a broadcast (Node's BroadcastFlags); immutable, ``replace`` makes a changed copy."""
 
-    volatile: bool = False
-    compress: bool = True
-    local: bool = False
-    timeout: float | None = None
+    __slots__ = ("compress", "local", "timeout", "volatile")
+    DEFAULT: BroadcastFlags
+
+    def __init__(
+        self, volatile: bool = False, compress: bool = True, local: bool = False, timeout: float | None = None
+    ) -> None:
+        self.volatile = volatile
+        self.compress = compress
+        self.local = local
+        self.timeout = timeout
+
+    def replace(self, **changes: Any) -> BroadcastFlags:
+        """A copy with some flags changed."""
+        values = {name: getattr(self, name) for name in self.__slots__}
+        values.update(changes)
+        return BroadcastFlags(**values)
+
+    def __repr__(self) -> str:
+        return f"BroadcastFlags({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
 
 
-@dataclass(frozen=True)
+BroadcastFlags.DEFAULT = BroadcastFlags()
+
+
 class BroadcastOptions:
     """Who receives a broadcast: sockets in any of ``rooms`` (all when empty), minus ``except_``."""
 
-    rooms: frozenset[str] = frozenset()
-    except_: frozenset[str] = frozenset()
-    flags: BroadcastFlags = field(default_factory=BroadcastFlags)
+    __slots__ = ("except_", "flags", "rooms")
+
+    def __init__(
+        self,
+        rooms: frozenset[str] = NO_ROOMS,
+        except_: frozenset[str] = NO_ROOMS,
+        flags: BroadcastFlags = BroadcastFlags.DEFAULT,
+    ) -> None:
+        self.rooms = rooms
+        self.except_ = except_
+        self.flags = flags
 
 
 def encode_for_engine(packet_type: int, nsp: str, data: Any, ack_id: int | None = None) -> list[str | bytes]:
@@ -149,7 +175,7 @@ class Adapter(EventEmitter):
 
     def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
         """Ids of the sockets in any of ``rooms`` (all sockets when empty)."""
-        return {s.id for s in self.matching(BroadcastOptions(rooms=frozenset(rooms)))}
+        return {s.id for s in self.matching(BroadcastOptions(frozenset(rooms)))}
 
     # -- broadcast ---------------------------------------------------------------
 
@@ -161,23 +187,20 @@ class Adapter(EventEmitter):
             socket._write_broadcast(packets, data, volatile)
 
     def broadcast_with_ack(
-        self,
-        packet_type: int,
-        data: Any,
-        opts: BroadcastOptions,
-        on_client_count: Callable[[int], None],
-        on_response: Callable[..., None],
-    ) -> None:
-        """Broadcast with an ack id; ``on_response(*args)`` is called per answer."""
+        self, packet_type: int, data: Any, opts: BroadcastOptions, on_response: Callable[..., None]
+    ) -> tuple[int, list[Socket]]:
+        """Broadcast with an ack id; ``on_response(*args)`` is called per answer.
+
+        Returns the ack id and the sockets written to.
+        """
         ack_id = self.nsp._next_ack_id()
         packets = shared(encode_for_engine(packet_type, self.nsp.name, data, ack_id))
         volatile = opts.flags.volatile
-        count = 0
-        for socket in self.matching(opts):
-            count += 1
-            socket._acks[ack_id] = on_response
+        recipients = list(self.matching(opts))
+        for socket in recipients:
+            socket._set_ack(ack_id, on_response)
             socket._write_broadcast(packets, data, volatile)
-        on_client_count(count)
+        return ack_id, recipients
 
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         """Make the matching sockets join ``rooms``."""
@@ -211,3 +234,44 @@ class Adapter(EventEmitter):
 
     async def close(self) -> None:
         """Release the adapter's resources (nothing in memory)."""
+
+
+class ParentAdapter(Adapter):
+    """The adapter of a dynamic parent namespace: broadcasts reach every child namespace.
+
+    Like Node's ParentBroadcastAdapter, it has no sockets of its own; fetching sockets
+    and broadcast acks are not supported on a parent.
+    """
+
+    def _children(self) -> list[Adapter]:
+        return [child.adapter for child in list(self.nsp.children)]  # type: ignore[attr-defined]
+
+    def broadcast(self, packet_type: int, data: Any, opts: BroadcastOptions) -> None:
+        """Broadcast in every child namespace (each encodes once, with its own name)."""
+        for adapter in self._children():
+            adapter.broadcast(packet_type, data, opts)
+
+    def broadcast_with_ack(
+        self, packet_type: int, data: Any, opts: BroadcastOptions, on_response: Callable[..., None]
+    ) -> tuple[int, list[Socket]]:
+        """Not supported on a parent namespace."""
+        raise NotImplementedError("broadcast acks are not supported on a parent namespace")
+
+    def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the matching sockets of every child join ``rooms``."""
+        for adapter in self._children():
+            adapter.add_sockets(opts, rooms)
+
+    def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the matching sockets of every child leave ``rooms``."""
+        for adapter in self._children():
+            adapter.del_sockets(opts, rooms)
+
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        """Disconnect the matching sockets of every child."""
+        for adapter in self._children():
+            adapter.disconnect_sockets(opts, close)
+
+    def fetch_sockets(self, opts: BroadcastOptions) -> list[Socket]:
+        """Not supported on a parent namespace (as in Node)."""
+        raise NotImplementedError("fetch_sockets() is not supported on a parent namespace")

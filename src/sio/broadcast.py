@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sio._events import call_handler
 from sio._sio_core import RESERVED_EVENTS, SIO_EVENT
-from sio.adapter import BroadcastFlags, BroadcastOptions
+from sio.adapter import NO_ROOMS, BroadcastFlags, BroadcastOptions
 from sio.errors import AckTimeoutError
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def _rooms(room: str | Iterable[str]) -> frozenset[str]:
-    return frozenset([room]) if isinstance(room, str) else frozenset(room)
+    return frozenset((room,)) if isinstance(room, str) else frozenset(room)
 
 
 class BroadcastOperator:
@@ -33,54 +33,47 @@ class BroadcastOperator:
     def __init__(
         self,
         adapter: Adapter,
-        rooms: frozenset[str] = frozenset(),
-        except_rooms: frozenset[str] = frozenset(),
-        *,
-        volatile: bool = False,
-        local: bool = False,
-        timeout: float | None = None,
-        flags: BroadcastFlags | None = None,
+        rooms: frozenset[str] = NO_ROOMS,
+        except_rooms: frozenset[str] = NO_ROOMS,
+        flags: BroadcastFlags = BroadcastFlags.DEFAULT,
     ) -> None:
         self.adapter = adapter
         self.rooms = rooms
         self.except_rooms = except_rooms
-        self.flags = flags or BroadcastFlags(volatile=volatile, local=local, timeout=timeout)
-
-    def _with(self, **changes: Any) -> BroadcastOperator:
-        rooms = changes.pop("rooms", self.rooms)
-        except_rooms = changes.pop("except_rooms", self.except_rooms)
-        flags = BroadcastFlags(**{**self.flags.__dict__, **changes})
-        return BroadcastOperator(self.adapter, rooms, except_rooms, flags=flags)
+        self.flags = flags
 
     # -- selectors -----------------------------------------------------------------
 
     def to(self, room: str | Iterable[str]) -> BroadcastOperator:
         """Also target ``room`` (a union: a socket in several rooms gets the event once)."""
-        return self._with(rooms=self.rooms | _rooms(room))
+        return BroadcastOperator(self.adapter, self.rooms | _rooms(room), self.except_rooms, self.flags)
 
     in_ = to
 
     def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
         """Exclude the sockets in ``room``."""
-        return self._with(except_rooms=self.except_rooms | _rooms(room))
+        return BroadcastOperator(self.adapter, self.rooms, self.except_rooms | _rooms(room), self.flags)
+
+    def _flag(self, **change: Any) -> BroadcastOperator:
+        return BroadcastOperator(self.adapter, self.rooms, self.except_rooms, self.flags.replace(**change))
 
     def compress(self, compress: bool) -> BroadcastOperator:
         """Accepted for parity with Node; sio sends without permessage-deflate."""
-        return self._with(compress=compress)
+        return self._flag(compress=compress)
 
     @property
     def volatile(self) -> BroadcastOperator:
         """Drop the event for sockets whose transport cannot take it right now."""
-        return self._with(volatile=True)
+        return self._flag(volatile=True)
 
     @property
     def local(self) -> BroadcastOperator:
         """Only this server's sockets (all of them, with the in-memory adapter)."""
-        return self._with(local=True)
+        return self._flag(local=True)
 
     def timeout(self, seconds: float) -> BroadcastOperator:
         """Wait at most ``seconds`` for the acks of an ``emit`` with a callback."""
-        return self._with(timeout=seconds)
+        return self._flag(timeout=seconds)
 
     # -- actions -------------------------------------------------------------------
 
@@ -91,16 +84,17 @@ class BroadcastOperator:
     def emit(self, event: str, *args: Any) -> bool:
         """Send ``event`` to every selected socket.
 
-        A trailing callable asks for acks: it is called as ``cb(err, responses)`` once
-        every client answered, or when ``timeout(s)`` expires (``err`` is then an
-        :class:`~sio.AckTimeoutError` and ``responses`` the partial list).
+        A trailing callable asks for acks (a timeout is required): it is called as
+        ``cb(err, responses)`` once every client answered, or when the timeout
+        expires (``err`` is then an :class:`~sio.AckTimeoutError`, ``responses`` the
+        partial list).
         """
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
         if args and callable(args[-1]):
             self._emit_with_ack_callback([event, *args[:-1]], args[-1])
-            return True
-        self.adapter.broadcast(SIO_EVENT, [event, *args], self._options)
+        else:
+            self.adapter.broadcast(SIO_EVENT, [event, *args], self._options)
         return True
 
     def _emit_with_ack_callback(self, data: list[Any], callback: Callable[..., Any]) -> None:
@@ -108,8 +102,10 @@ class BroadcastOperator:
         if timeout is None:
             raise ValueError("a broadcast with acks needs a timeout: use .timeout(seconds)")
         responses: list[Any] = []
-        expected: list[int] = []  # the client count, once known
+        expected = -1  # the client count, once known
         done = False
+        recipients: list[Socket] = []
+        ack_id = -1
 
         def finish(err: AckTimeoutError | None) -> None:
             nonlocal done
@@ -117,32 +113,42 @@ class BroadcastOperator:
                 return
             done = True
             timer.cancel()
-            call_handler(callback, err, responses if err is None else list(responses))
+            for socket in recipients:  # sockets that never answered keep no stale ack
+                socket._drop_ack(ack_id)
+            call_handler(callback, err, list(responses))
 
         def on_response(*answer: Any) -> None:
-            if done:
-                return
-            responses.append(answer[0] if answer else None)
-            if expected and len(responses) >= expected[0]:
-                finish(None)
-
-        def on_client_count(count: int) -> None:
-            expected.append(count)
-            if len(responses) >= count:
-                finish(None)
+            if not done:
+                responses.append(answer[0] if answer else None)
+                if len(responses) == expected:
+                    finish(None)
 
         timer = self.adapter.nsp.server.wheel.timer(
             lambda: finish(AckTimeoutError(responses=list(responses)))
         )
-        timer.arm(timeout)
-        self.adapter.broadcast_with_ack(SIO_EVENT, data, self._options, on_client_count, on_response)
+        ack_id, sent_to = self.adapter.broadcast_with_ack(SIO_EVENT, data, self._options, on_response)
+        recipients.extend(sent_to)
+        expected = len(sent_to)
+        if expected == 0:
+            # Like Node, complete asynchronously even when nobody was selected.
+            asyncio.get_running_loop().call_soon(finish, None)
+        else:
+            timer.arm(timeout)
 
     async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
-        """Emit with acks and return every client's answer (the partial list on timeout)."""
+        """Emit with acks and return every client's answer (needs ``timeout``).
+
+        Raises :class:`~sio.AckTimeoutError` on timeout; its ``responses`` holds the
+        answers that did arrive.
+        """
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
 
-        def settle(err: Any, responses: list[Any]) -> None:
-            if not future.done():
+        def settle(err: AckTimeoutError | None, responses: list[Any]) -> None:
+            if future.done():
+                return
+            if err is not None:
+                future.set_exception(err)
+            else:
                 future.set_result(responses)
 
         self.emit(event, *args, settle)

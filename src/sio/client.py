@@ -33,6 +33,8 @@ class Client:
         self.id = conn.id
         self.sockets: dict[str, Socket] = {}  # by socket id
         self.nsps: dict[str, Socket] = {}  # by namespace name
+        self.closed = False
+        self._connecting: set[str] = set()  # namespaces whose CONNECT is in progress (middlewares)
         self._decoder = SioDecoder()
         self._connect_timer = server.wheel.timer(self._on_connect_timeout)
         self._connect_timer.arm(server.connect_timeout)
@@ -50,6 +52,8 @@ class Client:
     # -- incoming -------------------------------------------------------------------
 
     def _on_data(self, data: str | bytes) -> None:
+        if self.closed:  # the rest of a payload after a protocol violation
+            return
         try:
             packet = self._decoder.feed(data)
         except (SocketIOError, TypeError) as exc:
@@ -62,8 +66,9 @@ class Client:
     def _on_decoded(self, packet: SioPacket) -> None:
         socket = self.nsps.get(packet.nsp)
         kind = packet.type
-        if socket is None and kind == SIO_CONNECT:
-            self._connect(packet.nsp, packet.data)
+        if socket is None and kind == SIO_CONNECT and packet.nsp not in self._connecting:
+            self._connecting.add(packet.nsp)
+            self._connect(packet.nsp, packet.data if packet.data is not None else {})
         elif socket is not None and kind != SIO_CONNECT and kind != SIO_CONNECT_ERROR:
             socket._on_packet(packet)
         else:
@@ -78,9 +83,10 @@ class Client:
         self.server._check_namespace(name, auth, lambda found: self._after_check(name, auth, found))
 
     def _after_check(self, name: str, auth: Any, nsp: Namespace | None) -> None:
-        if self.conn.ready_state != "open":
+        if self.conn.ready_state != "open" or self.closed:
             return
         if nsp is None:
+            self._connecting.discard(name)
             self._write(encode_for_engine(SIO_CONNECT_ERROR, name, {"message": "Invalid namespace"}))
         else:
             nsp._add(self, auth, self._on_socket_connected)
@@ -93,8 +99,8 @@ class Client:
         self.nsps[socket.nsp.name] = socket
 
     def _remove(self, socket: Socket) -> None:
-        if self.sockets.pop(socket.id, None) is not None:
-            self.nsps.pop(socket.nsp.name, None)
+        if self.sockets.pop(socket.id, None) is not None and self.nsps.get(socket.nsp.name) is socket:
+            del self.nsps[socket.nsp.name]
 
     # -- closing --------------------------------------------------------------------
 
@@ -122,6 +128,10 @@ class Client:
         self.conn.close()
 
     def _on_close(self, reason: str, description: Any = None) -> None:
+        if not self.closed:
+            self.closed = True
+            self.conn.off("message", self._on_data)
+            self.conn.off("close", self._on_close)
         self._connect_timer.cancel()
         for socket in list(self.sockets.values()):
             socket._on_close(reason, description)

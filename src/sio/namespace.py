@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sio._events import EventEmitter, Handler, run_chain
 from sio._sio_core import SIO_CONNECT_ERROR
+from sio.adapter import Adapter, ParentAdapter
 from sio.broadcast import BroadcastOperator
 from sio.errors import ConnectError
 from sio.socket import Socket
@@ -28,9 +29,13 @@ class Namespace(EventEmitter):
         self.server = server
         self.name = name
         self.sockets: dict[str, Socket] = {}
-        self.adapter = server._adapter_factory(self)
+        self.parent: ParentNamespace | None = None  # set on children of a dynamic namespace
+        self.adapter = self._make_adapter()
         self._fns: list[Handler] = []
         self._ack_ids = itertools.count()
+
+    def _make_adapter(self) -> Adapter:
+        return self.server._adapter_factory(self)
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name} sockets={len(self.sockets)}>"
@@ -64,10 +69,6 @@ class Namespace(EventEmitter):
     def emit(self, event: str, *args: Any) -> bool:  # type: ignore[override]
         """Send ``event`` to every socket of the namespace."""
         return self._operator().emit(event, *args)
-
-    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
-        """Emit to every socket and collect their acks (needs ``timeout``)."""
-        return await self._operator().emit_with_ack(event, *args)
 
     def send(self, *args: Any) -> bool:
         """Emit a ``message`` event to every socket."""
@@ -124,18 +125,21 @@ class Namespace(EventEmitter):
         self, socket: Socket, err: BaseException | None, on_connected: Callable[[Socket], None]
     ) -> None:
         client = socket.client
-        if client.conn.ready_state != "open":
+        client._connecting.discard(self.name)
+        if client.conn.ready_state != "open" or client.closed:
+            socket._closed = True
             socket.adapter.delete_all(socket.id)
             return
         if err is not None:
+            socket._closed = True  # a join from a late task must not leave adapter entries
             socket.adapter.delete_all(socket.id)
-            if isinstance(err, ConnectError):
-                payload: dict[str, Any] = {"message": err.message}
-                if err.data is not None:
-                    payload["data"] = err.data
-            else:
+            if not isinstance(err, ConnectError):
                 self.server._log_middleware_error(socket, err)
-                payload = {"message": str(err) or type(err).__name__}
+            # Node sends {message, data} for any error; data only when the error has one.
+            payload: dict[str, Any] = {"message": str(err) or type(err).__name__}
+            data = getattr(err, "data", None)
+            if data is not None:
+                payload["data"] = data
             socket._packet(SIO_CONNECT_ERROR, payload)
             return
         self.sockets[socket.id] = socket
@@ -151,6 +155,9 @@ class Namespace(EventEmitter):
 
     def _remove(self, socket: Socket) -> None:
         self.sockets.pop(socket.id, None)
+        parent = self.parent
+        if parent is not None and not self.sockets and self.server.cleanup_empty_child_namespaces:
+            parent._forget_child(self)
 
 
 class ParentNamespace(Namespace):
@@ -163,23 +170,28 @@ class ParentNamespace(Namespace):
     _counter = itertools.count()
 
     def __init__(self, server: Server, matcher: Callable[[str, Any], Any]) -> None:
+        self.children: set[Namespace] = set()
         super().__init__(server, f"/_{next(self._counter)}")
         self.matcher = matcher
-        self.children: set[Namespace] = set()
 
-    def emit(self, event: str, *args: Any) -> bool:  # type: ignore[override]
-        """Emit to every child namespace."""
-        for child in list(self.children):
-            child.emit(event, *args)
-        return True
+    def _make_adapter(self) -> Adapter:
+        return ParentAdapter(self)
 
     def create_child(self, name: str) -> Namespace:
         """Create (and register) the child namespace ``name``."""
         child = Namespace(self.server, name)
+        child.parent = self
         child._fns = list(self._fns)
         for event in ("connect", "connection"):
             for handler in self.listeners(event):
                 child.on(event, handler)
         self.children.add(child)
         self.server._nsps[name] = child
+        self.server.sockets.emit_local("new_namespace", child)
         return child
+
+    def _forget_child(self, child: Namespace) -> None:
+        """Drop an empty child (``cleanup_empty_child_namespaces``)."""
+        self.children.discard(child)
+        if self.server._nsps.get(child.name) is child:
+            del self.server._nsps[child.name]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from sio._events import EventEmitter, Handler, spawn
+from sio._events import Handler, spawn
 from sio.adapter import Adapter
 from sio.broadcast import BroadcastOperator
 from sio.client import Client
@@ -24,7 +24,7 @@ log = logging.getLogger("sio")
 NamespaceMatcher = Callable[[str, Any], Any]
 
 
-class Server(EventEmitter):
+class Server:
     """A Socket.IO server (Node's ``Server``); its main namespace is ``io.sockets`` (``"/"``).
 
     Engine.IO options (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
@@ -44,9 +44,9 @@ class Server(EventEmitter):
         cors_allowed_origins: str | Iterable[str] | None = None,
         transports: Iterable[str] = ("polling", "websocket"),
         static_files: dict[str, str | Path] | None = None,
+        cleanup_empty_child_namespaces: bool = False,
         **engine_options: Any,
     ) -> None:
-        super().__init__()
         self.static_files = StaticFiles(static_files) if static_files else None
         self.engine = EngineServer(
             path=path,
@@ -60,8 +60,10 @@ class Server(EventEmitter):
         self.connect_timeout = connect_timeout
         self._adapter_factory = adapter
         self._nsps: dict[str, Namespace] = {}
+        self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
         self._parent_nsps: list[ParentNamespace] = []
-        self.sockets = self.of("/")
+        self._regex_parents: list[tuple[re.Pattern[str], ParentNamespace]] = []
+        self.sockets: Namespace = self.of("/")
         self.engine.on("connection", self._on_engine_connection)
 
     @property
@@ -87,13 +89,17 @@ class Server(EventEmitter):
                 name = "/" + name
             nsp = self._nsps.get(name)
             if nsp is None:
+                for pattern, parent in self._regex_parents:
+                    if pattern.search(name):
+                        return parent.create_child(name)
                 nsp = self._nsps[name] = Namespace(self, name)
                 if name != "/":
-                    self.emit("new_namespace", nsp)
+                    self.sockets.emit_local("new_namespace", nsp)
             return nsp
         if isinstance(name, re.Pattern):
             pattern = name
             parent = ParentNamespace(self, lambda n, auth: pattern.search(n) is not None)
+            self._regex_parents.append((pattern, parent))
         elif callable(name):
             parent = ParentNamespace(self, name)
         else:
@@ -104,40 +110,76 @@ class Server(EventEmitter):
         return parent
 
     def _check_namespace(self, name: str, auth: Any, done: Callable[[Namespace | None], None]) -> None:
-        """Find a dynamic parent accepting ``name`` and create the child (``done(None)`` if none)."""
-        parents = list(self._parent_nsps)
-        if not parents:
-            done(None)
-            return
-        spawn(self._check_parents(parents, name, auth, done), "dynamic namespace check")
+        """Find a dynamic parent accepting ``name`` and create the child (``done(None)`` if none).
 
-    async def _check_parents(
-        self, parents: list[ParentNamespace], name: str, auth: Any, done: Callable[[Namespace | None], None]
+        Matchers run in registration order; only an async matcher costs a task.
+        """
+        self._check_from(list(self._parent_nsps), 0, name, auth, done)
+
+    def _check_from(
+        self,
+        parents: list[ParentNamespace],
+        start: int,
+        name: str,
+        auth: Any,
+        done: Callable[[Namespace | None], None],
     ) -> None:
-        for parent in parents:
+        for i in range(start, len(parents)):
             try:
-                verdict = parent.matcher(name, auth)
-                if inspect.isawaitable(verdict):
-                    verdict = await verdict
+                verdict = parents[i].matcher(name, auth)
             except Exception:
-                log.exception("dynamic namespace matcher %r failed for %r", parent.matcher, name)
+                log.exception("dynamic namespace matcher %r failed for %r", parents[i].matcher, name)
                 continue
+            if inspect.isawaitable(verdict):
+                spawn(self._await_verdict(verdict, parents, i, name, auth, done), parents[i].matcher)
+                return
             if verdict:
-                existing = self._nsps.get(name)
-                nsp = existing if existing is not None else parent.create_child(name)
-                if existing is None:
-                    self.emit("new_namespace", nsp)
-                done(nsp)
+                done(self._child(parents[i], name))
                 return
         done(None)
 
+    async def _await_verdict(
+        self,
+        verdict: Any,
+        parents: list[ParentNamespace],
+        index: int,
+        name: str,
+        auth: Any,
+        done: Callable[[Namespace | None], None],
+    ) -> None:
+        try:
+            accepted = bool(await verdict)
+        except Exception:
+            log.exception("dynamic namespace matcher %r failed for %r", parents[index].matcher, name)
+            accepted = False
+        if accepted:
+            done(self._child(parents[index], name))
+        else:
+            self._check_from(parents, index + 1, name, auth, done)
+
+    def _child(self, parent: ParentNamespace, name: str) -> Namespace:
+        existing = self._nsps.get(name)
+        return existing if existing is not None else parent.create_child(name)
+
     # -- main namespace shortcuts (Node's io.emit, io.to, ...) --------------------
 
-    def on(self, event: str, handler: Handler | None = None) -> Any:  # type: ignore[override]
-        """``connection``/``connect`` handlers go to the main namespace; other events stay here."""
-        if event in ("connection", "connect"):
-            return self.sockets.on(event, handler)  # type: ignore[arg-type,type-var]
-        return super().on(event, handler)  # type: ignore[arg-type,type-var]
+    # Node forwards every EventEmitter method of the server to the main namespace.
+
+    def on(self, event: str, handler: Handler | None = None) -> Any:
+        """Add a handler on the main namespace (``connection``, ``new_namespace``, ...); also a decorator."""
+        return self.sockets.on(event, handler)  # type: ignore[arg-type,type-var]
+
+    def once(self, event: str, handler: Handler) -> Handler:
+        """Add a one-shot handler on the main namespace."""
+        return self.sockets.once(event, handler)
+
+    def off(self, event: str, handler: Handler | None = None) -> None:
+        """Remove a handler from the main namespace."""
+        self.sockets.off(event, handler)
+
+    def listeners(self, event: str) -> list[Handler]:
+        """The main namespace's handlers of ``event``."""
+        return self.sockets.listeners(event)
 
     def use(self, fn: Handler) -> Handler:
         """Add a middleware to the main namespace."""
@@ -153,10 +195,8 @@ class Server(EventEmitter):
         """Target every socket of the main namespace but those in ``room``."""
         return self.sockets.except_(room)
 
-    def emit(self, event: str, *args: Any) -> bool:  # type: ignore[override]
-        """Broadcast ``event`` to the main namespace (server events like ``new_namespace`` stay local)."""
-        if event == "new_namespace":
-            return super().emit(event, *args)
+    def emit(self, event: str, *args: Any) -> bool:
+        """Broadcast ``event`` to every socket of the main namespace."""
         return self.sockets.emit(event, *args)
 
     def send(self, *args: Any) -> bool:
@@ -182,10 +222,6 @@ class Server(EventEmitter):
     def compress(self, compress: bool) -> BroadcastOperator:
         """Accepted for parity with Node."""
         return self.sockets.compress(compress)
-
-    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
-        """Emit to the main namespace and collect every ack (needs ``timeout``)."""
-        return await self.sockets.emit_with_ack(event, *args)
 
     async def fetch_sockets(self) -> list[Socket]:
         """Every socket of the main namespace."""

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
-from sio._events import EventEmitter, Handler, call_handler, run_chain
+from sio._events import EventEmitter, Handler, call_handler, positional_arity, run_chain
 from sio._sio_core import (
     RESERVED_EVENTS,
     SIO_ACK,
@@ -22,7 +20,7 @@ from sio._sio_core import (
     SIO_EVENT,
     SioPacket,
 )
-from sio.adapter import encode_for_engine
+from sio.adapter import NO_ROOMS, BroadcastFlags, encode_for_engine
 from sio.broadcast import BroadcastOperator
 from sio.engine.exchange import EncodedPacket
 from sio.errors import AckTimeoutError
@@ -31,30 +29,6 @@ if TYPE_CHECKING:
     from sio.client import Client
     from sio.engine.exchange import HttpExchange
     from sio.namespace import Namespace
-
-_arity_cache: dict[Any, int] = {}
-
-
-def _positional_arity(handler: Handler) -> int:
-    """How many positional arguments ``handler`` accepts (a large number for ``*args``)."""
-    arity = _arity_cache.get(handler)
-    if arity is None:
-        try:
-            params = inspect.signature(handler).parameters.values()
-        except (TypeError, ValueError):
-            arity = 99
-        else:
-            kinds = [p.kind for p in params]
-            if inspect.Parameter.VAR_POSITIONAL in kinds:
-                arity = 99
-            else:
-                arity = sum(
-                    k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-                    for k in kinds
-                )
-        if len(_arity_cache) < 4096:
-            _arity_cache[handler] = arity
-    return arity
 
 
 def _js_date(timestamp: float) -> str:
@@ -80,18 +54,16 @@ class Handshake:
     def from_request(cls, request: HttpExchange, auth: Any) -> Handshake:
         """Build the handshake from the Engine.IO handshake request and the CONNECT auth."""
         now = time.time()
-        query = dict(request.query)
-        url = request.path + ("?" + urlencode(query) if query else "")
         headers = request.headers
         return cls(
             headers=headers,
             time=_js_date(now),
             address=request.remote_address,
             xdomain="origin" in headers,
-            secure=headers.get("x-forwarded-proto", "") == "https",
+            secure=request.secure,
             issued=int(now * 1000),
-            url=url,
-            query=query,
+            url=request.path + ("?" + request.query_string if request.query_string else ""),
+            query=request.query,
             auth=auth if isinstance(auth, dict) else {},
         )
 
@@ -156,15 +128,18 @@ class Socket(EventEmitter):
         self._volatile = False
         self._timeout = None
         data = [event, *args]
+        callback = None
         ack_id = None
         if args and callable(args[-1]):
             callback = data.pop()
             ack_id = self.nsp._next_ack_id()
-            self._register_ack(ack_id, callback, timeout)
+        packets = encode_for_engine(SIO_EVENT, self.nsp.name, data, ack_id)  # EncodeError: nothing registered
+        if callback is not None:
+            self._register_ack(ack_id, callback, timeout)  # type: ignore[arg-type]
         if self._any_outgoing:
             for listener in list(self._any_outgoing):
                 call_handler(listener, *data)
-        self.client._write(encode_for_engine(SIO_EVENT, self.nsp.name, data, ack_id), volatile)
+        self.client._write(packets, volatile)
         return True
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
@@ -189,6 +164,12 @@ class Socket(EventEmitter):
 
         self.emit(event, *args, settle)
         return await future
+
+    def _set_ack(self, ack_id: int, callback: Callable[..., Any]) -> None:
+        self._acks[ack_id] = callback
+
+    def _drop_ack(self, ack_id: int) -> None:
+        self._acks.pop(ack_id, None)
 
     def _register_ack(self, ack_id: int, callback: Callable[..., Any], timeout: float | None) -> None:
         if timeout is None:
@@ -233,12 +214,12 @@ class Socket(EventEmitter):
     # -- broadcasting from this socket --------------------------------------------
 
     def _operator(self) -> BroadcastOperator:
-        volatile, timeout = self._volatile, self._timeout
-        self._volatile = False
-        self._timeout = None
-        return BroadcastOperator(
-            self.adapter, except_rooms=frozenset([self.id]), volatile=volatile, timeout=timeout
-        )
+        flags = BroadcastFlags.DEFAULT
+        if self._volatile or self._timeout is not None:
+            flags = flags.replace(volatile=self._volatile, timeout=self._timeout)
+            self._volatile = False
+            self._timeout = None
+        return BroadcastOperator(self.adapter, NO_ROOMS, frozenset((self.id,)), flags)
 
     def to(self, room: str | Iterable[str]) -> BroadcastOperator:
         """Broadcast to ``room`` (or rooms), except to this socket."""
@@ -369,7 +350,7 @@ class Socket(EventEmitter):
             for listener in list(self._any):
                 call_handler(listener, *args)
         if self._fns:
-            run_chain(self._fns, args, lambda err: self._after_middlewares(err, args))
+            run_chain(list(self._fns), args, lambda err: self._after_middlewares(err, args))
         else:
             self._dispatch(args)
 
@@ -401,11 +382,10 @@ class Socket(EventEmitter):
         return ack
 
     def _emit_reason(self, event: str, reason: str, description: Any) -> None:
-        for handler in self.listeners(event):
-            if _positional_arity(handler) >= 2:
-                call_handler(handler, reason, description)
-            else:
-                call_handler(handler, reason)
+        """Call ``disconnecting``/``disconnect`` handlers with the (reason, description) they take."""
+        args = (reason, description)
+        for handler in self._handlers.get(event, ()):
+            call_handler(handler, *args[: positional_arity(handler)])
 
     def _on_close(self, reason: str, description: Any = None) -> None:
         if not self.connected:

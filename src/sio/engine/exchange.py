@@ -28,8 +28,10 @@ class HttpExchange(ABC):
         "on_abort",
         "path",
         "query",
+        "query_string",
         "remote_address",
         "responded",
+        "secure",
     )
 
     def __init__(
@@ -40,10 +42,13 @@ class HttpExchange(ABC):
         headers: dict[str, str],
         body: bytes = b"",
         remote_address: str | None = None,
+        secure: bool = False,
     ) -> None:
         self.method = method
         self.path = path
+        self.query_string = query_string  # as received (undecoded)
         self.query: dict[str, str] = dict(parse_qsl(query_string, keep_blank_values=True))
+        self.secure = secure  # the request came over TLS
         self.headers = headers  # lower-case names; repeated headers joined with ", "
         self.body = body
         self.remote_address = remote_address

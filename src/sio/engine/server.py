@@ -75,6 +75,7 @@ class EngineServer(EventEmitter):
         ping_timeout: float = 20.0,
         upgrade_timeout: float = 10.0,
         max_http_buffer_size: int = 1_000_000,
+        max_buffered_bytes: int = 4_000_000,
         transports: Iterable[str] = TRANSPORTS,
         allow_upgrades: bool = True,
         allow_request: AllowRequest | None = None,
@@ -88,6 +89,9 @@ class EngineServer(EventEmitter):
         self.ping_timeout = ping_timeout
         self.upgrade_timeout = upgrade_timeout
         self.max_http_buffer_size = max_http_buffer_size
+        # Outgoing backlog per session while its transport cannot write (a client that
+        # stops polling, a WebSocket under back-pressure): over it, "transport error".
+        self.max_buffered_bytes = max_buffered_bytes
         self.transports = tuple(transports)
         unknown = set(self.transports) - set(TRANSPORTS)
         if unknown or not self.transports:

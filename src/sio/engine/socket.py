@@ -55,6 +55,7 @@ class EngineSocket(EventEmitter):
         self.upgraded = False
         self._transport = transport
         self._buffer: list[EncodedPacket] = []
+        self._buffered_bytes = 0  # size of what waits in _buffer for a writable transport
         self._upgrade_transport: WebSocketTransport | None = None
         wheel = server.wheel
         self._ping_timer = wheel.timer(self._send_ping)
@@ -79,18 +80,22 @@ class EngineSocket(EventEmitter):
         """Send a message (str as text, bytes-like as binary); dropped once closing."""
         if self.ready_state != "open":
             return
-        if isinstance(data, str):
-            self._buffer.append("4" + data)
-        else:
-            self._buffer.append(bytes(data))
-        self.flush()
+        self._queue(("4" + data,) if isinstance(data, str) else (bytes(data),))
 
     def send_encoded(self, packets: Sequence[EncodedPacket]) -> None:
         """Queue already encoded Engine.IO packets (encode once, send to many)."""
         if self.ready_state != "open":
             return
+        self._queue(packets)
+
+    def _queue(self, packets: Sequence[EncodedPacket]) -> None:
         self._buffer.extend(packets)
         self.flush()
+        if self._buffer:
+            # Not writable now (no poll held, or back-pressure): the backlog is bounded.
+            self._buffered_bytes += sum(len(packet_data(packet)) for packet in packets)
+            if self._buffered_bytes > self.server.max_buffered_bytes:
+                self._on_close("transport error", "outgoing buffer over max_buffered_bytes")
 
     def close(self) -> None:
         """Close the session once buffered packets are written (reason ``forced close``)."""
@@ -117,6 +122,7 @@ class EngineSocket(EventEmitter):
         """Write the buffer if the transport can take it now."""
         if self._buffer and self.ready_state != "closed" and self._transport.writable:
             packets, self._buffer = self._buffer, []
+            self._buffered_bytes = 0
             self._transport.send(packets)
             self.emit("drain")
 
@@ -140,7 +146,7 @@ class EngineSocket(EventEmitter):
         self._on_close("ping timeout")
 
     def _on_packet(self, packet_type: int, data: str | bytes) -> None:
-        if self.ready_state not in ("open", "closing"):
+        if self.ready_state != "open":  # as Node: nothing is delivered once closing
             return
         if packet_type == EIO_MESSAGE:
             self.emit("message", data)

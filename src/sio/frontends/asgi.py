@@ -57,6 +57,7 @@ def _exchange_for(scope: Scope, body: bytes = b"") -> _Exchange:
         _headers(scope),
         body,
         client[0] if client else None,
+        scope.get("scheme") in ("https", "wss"),
     )
 
 
