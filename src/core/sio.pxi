@@ -83,11 +83,13 @@ cdef inline Py_ssize_t _write_decimal(char* dst, unsigned long long value) noexc
     return n
 
 
-def encode_sio_packet(int type, str nsp="/", data=None, id=None):
+def encode_sio_packet(int type, str nsp="/", data=None, id=None, *, bint engine=False):
     """Encode a packet as Node's encoder does: ``[text, *attachments]``.
 
     An EVENT or ACK whose data holds bytes, bytearray or memoryview anywhere becomes
     a BINARY_EVENT / BINARY_ACK with placeholders; the attachments follow the text.
+    With ``engine=True`` the text is already the Engine.IO message packet carrying it
+    (``"4"`` in front), built in the same allocation.
     Raises :class:`EncodeError` for data the packet type cannot carry.
     """
     cdef list attachments = []
@@ -138,10 +140,13 @@ def encode_sio_packet(int type, str nsp="/", data=None, id=None):
         type -= 3                          # no binary after all: plain EVENT / ACK
     root = nsp_len == 1
     if not root and (not PyUnicode_IS_ASCII(nsp) or nsp_len > _HEAD_MAX - 48):
-        return _encode_sio_slow(type, nsp, data, ack, attachments)
-    # <type>[<attachments>-][<nsp>,][<ack id>]  (at most 1 + 21 + nsp_len + 1 + 16 bytes)
-    head[0] = <char>(48 + type)
-    hn = 1
+        return _encode_sio_slow(type, nsp, data, ack, attachments, engine)
+    # [4]<type>[<attachments>-][<nsp>,][<ack id>]  (at most 2 + 21 + nsp_len + 1 + 16 bytes)
+    if engine:
+        head[0] = b"4"
+        hn = 1
+    head[hn] = <char>(48 + type)
+    hn += 1
     if attachments:
         hn += _write_decimal(head + hn, <unsigned long long>PyList_GET_SIZE(attachments))
         head[hn] = b"-"
@@ -164,9 +169,9 @@ def encode_sio_packet(int type, str nsp="/", data=None, id=None):
     return [text]
 
 
-cdef list _encode_sio_slow(int type, str nsp, object data, long long ack, list attachments):
+cdef list _encode_sio_slow(int type, str nsp, object data, long long ack, list attachments, bint engine):
     """The general header path: a namespace that is not ASCII (or very long)."""
-    cdef str head = _SIO_TYPE_CHARS[type]
+    cdef str head = ("4" if engine else "") + _SIO_TYPE_CHARS[type]
     if attachments:
         head = head + str(len(attachments)) + "-"
     head = head + nsp + ","

@@ -144,8 +144,10 @@ class SioPacket:
         self, type: int, nsp: str = "/", data: Any = None, id: int | None = None, attachments: int = 0
     ) -> None: ...
 
-def encode_sio_packet(type: int, nsp: str = "/", data: Any = None, id: int | None = None) -> list[Any]:
-    """Encode a packet as ``[text, *attachments]`` (binary data turns EVENT/ACK into BINARY_*)."""
+def encode_sio_packet(
+    type: int, nsp: str = "/", data: Any = None, id: int | None = None, *, engine: bool = False
+) -> list[Any]:
+    """Encode a packet as ``[text, *attachments]``; ``engine=True`` prefixes the text with "4"."""
 
 def decode_sio_packet(text: str, max_attachments: int = 10) -> SioPacket:
     """Decode one text packet that has no attachments to wait for."""

@@ -72,10 +72,7 @@ class BroadcastOptions:
 
 def encode_for_engine(packet_type: int, nsp: str, data: Any, ack_id: int | None = None) -> list[str | bytes]:
     """Encode a Socket.IO packet as the Engine.IO packets that carry it (text first, then attachments)."""
-    encoded = encode_sio_packet(packet_type, nsp, data, ack_id)
-    if len(encoded) == 1:
-        return ["4" + encoded[0]]
-    return ["4" + encoded[0], *encoded[1:]]
+    return encode_sio_packet(packet_type, nsp, data, ack_id, engine=True)  # type: ignore[no-any-return]
 
 
 def shared(packets: list[str | bytes]) -> list[EncodedPacket]:

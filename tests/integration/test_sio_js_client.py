@@ -485,9 +485,9 @@ async def test_a_broadcast_is_encoded_once_for_every_recipient(
     calls = {"sio": 0, "frame": 0}
     encode_packet, encode_frame = sio.adapter.encode_sio_packet, sio.engine.exchange.encode_text_frame
 
-    def counting_packet(*args: Any) -> Any:
+    def counting_packet(*args: Any, **kwargs: Any) -> Any:
         calls["sio"] += 1
-        return encode_packet(*args)
+        return encode_packet(*args, **kwargs)
 
     def counting_frame(data: str) -> bytes:
         calls["frame"] += 1

@@ -363,3 +363,21 @@ def test_timer_without_wheel_refuses_to_arm() -> None:
         timer.arm_at(1.0)
     timer.cancel()
     assert not timer.armed
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ((2, "/", ["chat", {"text": "hi"}]), {}),
+        ((2, "/admin", ["chat", 1.0]), {"id": 12}),
+        ((5, "/", ["bin", b"\x00", {"b": bytearray(b"x")}]), {}),
+        ((3, "/é-namespace", ["ack"]), {"id": 7}),
+        ((0, "/", None), {}),
+        ((1, "/" + "n" * 200, None), {}),
+        ((4, "/", {"message": "refused"}), {}),
+    ],
+)
+def test_engine_prefixed_packets_are_the_engine_message_of_the_plain_encoding(args, kwargs) -> None:
+    plain = core.encode_sio_packet(*args, **kwargs)
+    prefixed = core.encode_sio_packet(*args, **kwargs, engine=True)
+    assert prefixed == ["4" + plain[0], *plain[1:]]
