@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar, overload
 
 Handler = Callable[..., Any]
@@ -134,7 +134,7 @@ class EventEmitter:
         return True
 
 
-def run_chain(fns: list[Handler], arg: Any, done: Callable[[BaseException | None], None]) -> None:
+def run_chain(fns: Sequence[Handler], arg: Any, done: Callable[[BaseException | None], None]) -> None:
     """Run middlewares ``fn(arg)`` in order, then ``done(error or None)``.
 
     Plain functions run synchronously; the chain turns into a task only from the
@@ -154,7 +154,7 @@ def run_chain(fns: list[Handler], arg: Any, done: Callable[[BaseException | None
 
 
 async def _finish_chain(
-    pending: Any, rest: list[Handler], arg: Any, done: Callable[[BaseException | None], None]
+    pending: Any, rest: Sequence[Handler], arg: Any, done: Callable[[BaseException | None], None]
 ) -> None:
     try:
         await pending

@@ -31,6 +31,16 @@ if TYPE_CHECKING:
     from sio.namespace import Namespace
 
 
+def _without(handlers: tuple[Handler, ...], handler: Handler | None) -> tuple[Handler, ...]:
+    """``handlers`` less one ``handler`` (all of them when None)."""
+    if handler is None:
+        return ()
+    if handler not in handlers:
+        return handlers
+    index = handlers.index(handler)
+    return handlers[:index] + handlers[index + 1 :]
+
+
 def _js_date(timestamp: float) -> str:
     """``new Date().toString()`` as Node prints it (in UTC)."""
     return time.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", time.gmtime(timestamp))
@@ -88,9 +98,11 @@ class Socket(EventEmitter):
         self.connected = False
         self._closed = False
         self._acks: dict[int, Callable[..., Any]] = {}
-        self._fns: list[Handler] = []
-        self._any: list[Handler] = []
-        self._any_outgoing: list[Handler] = []
+        # Tuples replaced on change: shared empty ones cost nothing per socket, and a
+        # listener added while they are being called does not join that call.
+        self._fns: tuple[Handler, ...] = ()
+        self._any: tuple[Handler, ...] = ()
+        self._any_outgoing: tuple[Handler, ...] = ()
         self._volatile = False
         self._timeout: float | None = None
 
@@ -137,7 +149,7 @@ class Socket(EventEmitter):
         if callback is not None:
             self._register_ack(ack_id, callback, timeout)  # type: ignore[arg-type]
         if self._any_outgoing:
-            for listener in list(self._any_outgoing):
+            for listener in self._any_outgoing:
                 call_handler(listener, *data)
         self.client._write(packets, volatile)
         return True
@@ -257,25 +269,22 @@ class Socket(EventEmitter):
 
     def use(self, fn: Handler) -> Handler:
         """Add a middleware that sees every incoming event as ``[name, *args]`` (raise to stop it)."""
-        self._fns.append(fn)
+        self._fns = (*self._fns, fn)
         return fn
 
     def on_any(self, listener: Handler) -> Handler:
         """Call ``listener(event, *args)`` for every incoming event."""
-        self._any.append(listener)
+        self._any = (*self._any, listener)
         return listener
 
     def prepend_any(self, listener: Handler) -> Handler:
         """Like ``on_any``, called before the others."""
-        self._any.insert(0, listener)
+        self._any = (listener, *self._any)
         return listener
 
     def off_any(self, listener: Handler | None = None) -> None:
         """Remove one catch-all listener, or all of them."""
-        if listener is None:
-            self._any.clear()
-        elif listener in self._any:
-            self._any.remove(listener)
+        self._any = _without(self._any, listener)
 
     def listeners_any(self) -> list[Handler]:
         """The catch-all listeners."""
@@ -283,20 +292,17 @@ class Socket(EventEmitter):
 
     def on_any_outgoing(self, listener: Handler) -> Handler:
         """Call ``listener(event, *args)`` for every outgoing event."""
-        self._any_outgoing.append(listener)
+        self._any_outgoing = (*self._any_outgoing, listener)
         return listener
 
     def prepend_any_outgoing(self, listener: Handler) -> Handler:
         """Like ``on_any_outgoing``, called before the others."""
-        self._any_outgoing.insert(0, listener)
+        self._any_outgoing = (listener, *self._any_outgoing)
         return listener
 
     def off_any_outgoing(self, listener: Handler | None = None) -> None:
         """Remove one outgoing catch-all listener, or all of them."""
-        if listener is None:
-            self._any_outgoing.clear()
-        elif listener in self._any_outgoing:
-            self._any_outgoing.remove(listener)
+        self._any_outgoing = _without(self._any_outgoing, listener)
 
     def listeners_any_outgoing(self) -> list[Handler]:
         """The outgoing catch-all listeners."""
@@ -322,7 +328,7 @@ class Socket(EventEmitter):
 
     def _write_broadcast(self, packets: list[EncodedPacket], data: Any, volatile: bool) -> None:
         if self._any_outgoing:
-            for listener in list(self._any_outgoing):
+            for listener in self._any_outgoing:
                 call_handler(listener, *data)
         self.client._write(packets, volatile)
 
@@ -347,10 +353,10 @@ class Socket(EventEmitter):
         if packet.id is not None:
             args.append(self._make_ack(packet.id))
         if self._any:
-            for listener in list(self._any):
+            for listener in self._any:
                 call_handler(listener, *args)
         if self._fns:
-            run_chain(list(self._fns), args, lambda err: self._after_middlewares(err, args))
+            run_chain(self._fns, args, lambda err: self._after_middlewares(err, args))
         else:
             self._dispatch(args)
 

@@ -319,6 +319,11 @@ class HttpConnection(asyncio.Protocol):
         )
         websocket = WebSocketConnection(self, self.engine.max_http_buffer_size)
         self._websocket = websocket
+        # The HTTP side is done for good: free what an idle connection would keep.
+        self._parser = None  # type: ignore[assignment]
+        self._headers = {}
+        self._body = []
+        self._url = b""
         handler = self.engine.accept_websocket(exchange, websocket)
         if handler is None:
             return
