@@ -23,12 +23,19 @@ from sio._sio_core import (
     decode_eio_payload,
     encode_eio_payload,
 )
-from sio.engine.exchange import EncodedPacket, HttpExchange, WebSocketChannel, WebSocketHandler, packet_data
+from sio.engine.exchange import (
+    EncodedPacket,
+    HttpExchange,
+    SharedPacket,
+    WebSocketChannel,
+    WebSocketHandler,
+    packet_data,
+)
 
 if TYPE_CHECKING:
     from sio.engine.server import EngineServer
 
-PING = "2"
+PING = SharedPacket("2")  # every heartbeat writes the same, pre-built frame
 PONG_PROBE = "3probe"
 NOOP = "6"
 CLOSE = "1"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
@@ -339,15 +340,58 @@ class _RequestTooLarge(Exception):
         self.message = message
 
 
+class _WriteBatch:
+    """Coalesces the frames written to each WebSocket during one loop iteration.
+
+    A frame produced while its connection handles a read is written when that read
+    is done; any other frame (a broadcast from another connection, a heartbeat) is
+    written by one ``call_soon`` callback for the whole iteration. Either way each
+    connection makes one write call per iteration instead of one per message.
+    """
+
+    __slots__ = ("loop", "pending", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: list[WebSocketConnection] = []
+        self.scheduled = False
+
+    def add(self, websocket: WebSocketConnection) -> None:
+        self.pending.append(websocket)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        pending, self.pending = self.pending, []
+        for websocket in pending:
+            websocket.flush_writes()
+
+
+_batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _WriteBatch] = weakref.WeakKeyDictionary()
+
+
+def _batch_for_running_loop() -> _WriteBatch:
+    loop = asyncio.get_running_loop()
+    batch = _batches.get(loop)
+    if batch is None:
+        batch = _batches[loop] = _WriteBatch(loop)
+    return batch
+
+
 class WebSocketConnection(WebSocketChannel):
     """WebSocket framing over the connection's transport, with our Cython codec."""
 
-    __slots__ = ("_closed", "_conn", "_parser", "handler")
+    __slots__ = ("_batch", "_closed", "_conn", "_out", "_parser", "_reading", "handler")
 
     def __init__(self, conn: HttpConnection, max_message_size: int) -> None:
         self._conn = conn
         self._parser = FrameParser(max_message_size)
         self._closed = False
+        self._out: list[bytes] | None = None  # frames waiting for this iteration's write
+        self._reading = False  # inside data_received: its end writes what it produced
+        self._batch = _batch_for_running_loop()
         self.handler: WebSocketHandler | None = None
 
     @property
@@ -356,22 +400,42 @@ class WebSocketConnection(WebSocketChannel):
         return not self._closed and not self._conn._paused
 
     def send(self, data: EncodedPacket) -> None:
-        """Write one message as a single frame (a shared packet's frame is built once for all)."""
+        """Send one message as a single frame (a shared packet's frame is built once for all)."""
         if self._closed:
+            return
+        if isinstance(data, str):
+            self._write_frame(encode_text_frame(data))
+        elif isinstance(data, SharedPacket):
+            self._write_frame(data.frame)
+        else:
+            self._write_frame(encode_binary_frame(data))
+
+    def _write_frame(self, frame: bytes) -> None:
+        out = self._out
+        if out is not None:
+            out.append(frame)
+            return
+        self._out = [frame]
+        if not self._reading:
+            self._batch.add(self)
+
+    def flush_writes(self) -> None:
+        """Write the frames queued in this iteration, in one call."""
+        out, self._out = self._out, None
+        if not out or self._closed:
             return
         transport = self._conn.transport
         if transport is not None:
-            if isinstance(data, str):
-                transport.write(encode_text_frame(data))
-            elif isinstance(data, SharedPacket):
-                transport.write(data.frame)
+            if len(out) == 1:
+                transport.write(out[0])
             else:
-                transport.write(encode_binary_frame(data))
+                transport.writelines(out)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame and close the connection (idempotent)."""
         if self._closed:
             return
+        self.flush_writes()  # what was sent before the close goes first
         self._closed = True
         transport = self._conn.transport
         if transport is not None and not transport.is_closing():
@@ -380,16 +444,22 @@ class WebSocketConnection(WebSocketChannel):
             transport.close()
 
     def data_received(self, data: bytes) -> None:
-        """Parse frames and hand complete messages to the engine."""
+        """Parse frames and hand complete messages to the engine; then write the replies at once."""
         if self._closed:
             return
+        self._reading = True
         try:
-            events = self._parser.feed(data)
-        except WebSocketError as exc:
-            self._dispatch(exc.events)
-            self._fail(exc.close_code, str(exc))
-            return
-        self._dispatch(events)
+            try:
+                events = self._parser.feed(data)
+            except WebSocketError as exc:
+                self._dispatch(exc.events)
+                self._fail(exc.close_code, str(exc))
+                return
+            self._dispatch(events)
+        finally:
+            self._reading = False
+            if self._out is not None:
+                self.flush_writes()
 
     def _dispatch(self, events: list[tuple[int, Any]]) -> None:
         handler = self.handler
@@ -399,9 +469,7 @@ class WebSocketConnection(WebSocketChannel):
             if opcode in (OP_TEXT, OP_BINARY):
                 handler.on_message(payload)
             elif opcode == OP_PING:
-                transport = self._conn.transport
-                if transport is not None:
-                    transport.write(encode_frame(0xA, payload))
+                self._write_frame(encode_frame(0xA, payload))
             elif opcode == OP_CLOSE:
                 code = payload[0]
                 self.close(1000 if code == 1005 else code)
