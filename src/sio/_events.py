@@ -79,6 +79,8 @@ class EventEmitter:
     and a handler added or removed during an emit does not change that emit.
     """
 
+    __slots__ = ("_handlers",)
+
     def __init__(self) -> None:
         self._handlers: dict[Any, tuple[Handler, ...]] = {}
 

@@ -27,6 +27,18 @@ log = logging.getLogger("sio")
 class Client:
     """The Socket.IO side of one Engine.IO session."""
 
+    __slots__ = (
+        "_connect_timer",
+        "_connecting",
+        "_decoder",
+        "closed",
+        "conn",
+        "id",
+        "nsps",
+        "server",
+        "sockets",
+    )
+
     def __init__(self, server: Server, conn: EngineSocket) -> None:
         self.server = server
         self.conn = conn

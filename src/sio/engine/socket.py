@@ -51,6 +51,24 @@ class EngineSocket(EventEmitter):
     ``upgrade`` (the new transport name), ``drain`` (the buffer was flushed).
     """
 
+    __slots__ = (
+        "_buffer",
+        "_buffered_bytes",
+        "_close_timer",
+        "_ping_timer",
+        "_pong_timer",
+        "_transport",
+        "_upgrade_timer",
+        "_upgrade_transport",
+        "id",
+        "ready_state",
+        "remote_address",
+        "request",
+        "server",
+        "upgraded",
+        "upgrading",
+    )
+
     def __init__(self, server: EngineServer, sid: str, transport: Transport, request: HttpExchange) -> None:
         super().__init__()
         self.server = server
@@ -224,6 +242,7 @@ class EngineSocket(EventEmitter):
 class Transport:
     """Base of the two transports: how packets reach the client."""
 
+    __slots__ = ("socket",)
     name = ""
     socket: EngineSocket
 

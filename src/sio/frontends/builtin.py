@@ -93,6 +93,27 @@ class _Exchange(HttpExchange):
 class HttpConnection(asyncio.Protocol):
     """One client connection: HTTP requests, then possibly a WebSocket."""
 
+    __slots__ = (
+        "_body",
+        "_body_limit",
+        "_body_size",
+        "_closing",
+        "_header_bytes",
+        "_headers",
+        "_in_request",
+        "_lingering",
+        "_parser",
+        "_paused",
+        "_queue",
+        "_timer",
+        "_url",
+        "_websocket",
+        "engine",
+        "fallback",
+        "remote_address",
+        "transport",
+    )
+
     def __init__(self, engine: EngineServer, fallback: Fallback | None = None) -> None:
         self.engine = engine
         self.fallback = fallback
