@@ -19,6 +19,7 @@ from sio._sio_core import (
     EIO_PONG,
     EIO_UPGRADE,
     EngineIOError,
+    Timer,
     decode_eio_packet,
     decode_eio_payload,
     encode_eio_payload,
@@ -85,8 +86,9 @@ class EngineSocket(EventEmitter):
         wheel = server.wheel
         self._ping_timer = wheel.timer(self._send_ping)
         self._pong_timer = wheel.timer(self._on_ping_timeout)
-        self._upgrade_timer = wheel.timer(self._on_upgrade_timeout)
-        self._close_timer = wheel.timer(self._on_close_timeout)
+        # Timers most sessions never need are made on first use (memory per idle session).
+        self._upgrade_timer: Timer | None = None
+        self._close_timer: Timer | None = None
         transport.bind(self)
 
     # -- public API --------------------------------------------------------------
@@ -131,7 +133,7 @@ class EngineSocket(EventEmitter):
             self.once("drain", self._close_transport)
             self.flush()
             if self._buffer:  # not writable now: bound the wait
-                self._close_timer.arm(self.server.ping_timeout)
+                self._arm_close_timer()
             return
         self._close_transport()
 
@@ -150,6 +152,12 @@ class EngineSocket(EventEmitter):
             self._buffered_bytes = 0
             self._transport.send(packets)
             self.emit("drain")
+
+    def _arm_close_timer(self) -> None:
+        """Bound the wait for a deferred close (the next poll, or a drain)."""
+        if self._close_timer is None:
+            self._close_timer = self.server.wheel.timer(self._on_close_timeout)
+        self._close_timer.arm(self.server.ping_timeout)
 
     def _close_transport(self) -> None:
         if self.ready_state == "closed":
@@ -190,7 +198,8 @@ class EngineSocket(EventEmitter):
             return
         self.ready_state = "closed"
         for timer in (self._ping_timer, self._pong_timer, self._upgrade_timer, self._close_timer):
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
         self._buffer = []
         self.server._forget(self)
         if self._upgrade_transport is not None:
@@ -205,6 +214,8 @@ class EngineSocket(EventEmitter):
         self.upgrading = True
         self._upgrade_transport = transport
         transport.bind(self, upgrading=True)
+        if self._upgrade_timer is None:
+            self._upgrade_timer = self.server.wheel.timer(self._on_upgrade_timeout)
         self._upgrade_timer.arm(self.server.upgrade_timeout)
 
     def _on_upgrade_packet(self, transport: WebSocketTransport, packet_type: int, data: str | bytes) -> None:
@@ -213,7 +224,8 @@ class EngineSocket(EventEmitter):
             # Force a polling cycle so that the client can pause polling and upgrade.
             self._transport.send_noop()
         elif packet_type == EIO_UPGRADE and self.ready_state in ("open", "closing"):
-            self._upgrade_timer.cancel()
+            if self._upgrade_timer is not None:
+                self._upgrade_timer.cancel()
             old = self._transport
             self._transport = transport
             self._upgrade_transport = None
@@ -229,7 +241,8 @@ class EngineSocket(EventEmitter):
             self._abort_upgrade()
 
     def _abort_upgrade(self) -> None:
-        self._upgrade_timer.cancel()
+        if self._upgrade_timer is not None:
+            self._upgrade_timer.cancel()
         self.upgrading = False
         transport, self._upgrade_transport = self._upgrade_transport, None
         if transport is not None:
@@ -363,7 +376,7 @@ class PollingTransport(Transport):
                 on_closed()
         else:
             self._closing = on_closed
-            self.socket._close_timer.arm(self.socket.server.ping_timeout)
+            self.socket._arm_close_timer()
 
     def _finish_close(self) -> None:
         callback, self._closing = self._closing, None

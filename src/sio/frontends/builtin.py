@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
@@ -120,7 +119,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.remote_address: str | None = None
         self._parser = httptools.HttpRequestParser(self)
-        self._queue: deque[_Exchange] = deque()  # requests awaiting their response, in order
+        self._queue: list[_Exchange] = []  # requests awaiting their response, in order (a list: small)
         self._url = b""
         self._headers: dict[str, str] = {}
         self._header_bytes = 0
@@ -249,7 +248,7 @@ class HttpConnection(asyncio.Protocol):
     def _flush_responses(self) -> None:
         transport = self.transport
         while self._queue and self._queue[0].rendered is not None:
-            exchange = self._queue.popleft()
+            exchange = self._queue.pop(0)
             if transport is None or self._closing:
                 continue
             transport.write(exchange.rendered)  # type: ignore[arg-type]
@@ -290,7 +289,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _abort_queued(self) -> None:
         """Requests that will never get their answer: tell whoever holds them."""
-        queue, self._queue = self._queue, deque()
+        queue, self._queue = self._queue, []
         for exchange in queue:
             exchange.aborted()
 

@@ -1,0 +1,163 @@
+"""The servers under test, started as pinned subprocesses with identical handlers.
+
+Every server serves ``echo`` (acks its argument) and ``bcast`` (emits ``msg`` with
+its argument to every client) on 127.0.0.1 at a free port, with the scenario's ping
+interval. Node's ``socket.io`` is installed from ``node/package-lock.json`` with
+``npm ci`` when ``node/node_modules`` is missing or older than the lock file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+NODE_DIR = HERE / "node"
+HOST = "127.0.0.1"
+SERVER_CPU = 0  # the server under test runs on this CPU ...
+GENERATOR_CPU = 1  # ... and the load generator on this one
+START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One kind of server: how to start it and what to call it."""
+
+    key: str
+    label: str
+    argv: tuple[str, ...]  # the command, before PORT and PING_INTERVAL
+    needs_node: bool = False
+
+
+def _python(script: str, *args: str) -> tuple[str, ...]:
+    return (sys.executable, str(HERE / "servers" / script), *args)
+
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.key: spec
+    for spec in (
+        ServerSpec("sio", "sio (built-in uvloop front end)", _python("sio_server.py", "builtin")),
+        ServerSpec(
+            "node", "Node socket.io 4.8 (default ws engine)", ("node", str(NODE_DIR / "server.js")), True
+        ),
+        ServerSpec(
+            "psio-uvicorn", "python-socketio (uvicorn + uvloop)", _python("psio_server.py", "uvicorn")
+        ),
+        ServerSpec(
+            "psio-aiohttp", "python-socketio (aiohttp + uvloop)", _python("psio_server.py", "aiohttp")
+        ),
+        ServerSpec("sio-asgi", "sio ASGI in Starlette (uvicorn + uvloop)", _python("sio_server.py", "asgi")),
+    )
+}
+
+
+def ensure_node_modules() -> str:
+    """Return the node executable, installing ``socket.io`` with ``npm ci`` if needed."""
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("node is not installed: the Node socket.io peer cannot run")
+    lock = NODE_DIR / "package-lock.json"
+    stamp = NODE_DIR / "node_modules" / ".package-lock.json"
+    if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("npm is needed to install Node's socket.io for the load benchmarks")
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True, timeout=300
+        )
+    return node
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env() -> dict[str, str]:
+    """The environment of every child process: ``src/`` importable, output unbuffered."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def pinned(cpu: int) -> Callable[[], None]:
+    """A ``preexec_fn`` pinning the child to ``cpu`` (as ``taskset -c cpu``), when that CPU exists."""
+
+    def pin() -> None:
+        if cpu < (os.cpu_count() or 1):
+            os.sched_setaffinity(0, {cpu})
+
+    return pin
+
+
+class RunningServer:
+    """A server subprocess listening on ``port``; its output goes to ``log_path``."""
+
+    def __init__(self, spec: ServerSpec, ping_interval: float, log_path: Path) -> None:
+        self.spec = spec
+        self.port = free_port()
+        self.log_path = log_path
+        argv = list(spec.argv)
+        if spec.needs_node:
+            argv[0] = ensure_node_modules()
+        self._log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [*argv, str(self.port), repr(ping_interval)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=child_env(),
+            preexec_fn=pinned(SERVER_CPU),  # the harness is single-threaded
+        )
+        self.pid = self.process.pid
+
+    def wait_ready(self) -> None:
+        """Wait until the port accepts connections (or fail if the process died)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.spec.key} exited with {self.process.returncode}: {self.log_tail()}"
+                )
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.spec.key} did not listen within {START_TIMEOUT} s: {self.log_tail()}")
+
+    def stop(self) -> None:
+        """Kill the server (its sockets are closed by the kernel) and close the log."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self._log.close()
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the server's output."""
+        self._log.flush()
+        text = self.log_path.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def log_problems(self) -> list[str]:
+        """Lines of the server's output that look like errors or warnings (the first twenty)."""
+        pattern = re.compile(r"Traceback|Error|ERROR|WARNING|Exception|exception", re.ASCII)
+        problems = [
+            line for line in self.log_path.read_text(errors="replace").splitlines() if pattern.search(line)
+        ]
+        return problems[:20]

@@ -1,0 +1,406 @@
+"""The scenarios of the load benchmark and the loop running them, interleaved.
+
+For each scenario, every repetition runs every server once, in turn (A B C A B C
+...), each time in a fresh server process pinned to CPU 0 and a fresh generator
+process pinned to CPU 1. A run's figures come from the generator (its window, the
+server's CPU time read from ``/proc``); the server's output is kept and scanned
+for errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from loadpeers import GENERATOR_CPU, HERE, HOST, SERVERS, RunningServer, child_env, pinned
+from perfprof import PerfProfiler, find_perf
+from procstat import WINDOW_START, WINDOW_STOP
+from profiling import Profiler, find_py_spy
+
+RESULT_PREFIX = "RESULT "
+SOURCES = tuple(f"127.0.0.{i}" for i in range(1, 9))  # loopback addresses the generator connects from
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One figure of a scenario's table."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+    digits: int = 0  # decimals shown
+    ratio: bool = False  # show "vs reference" for it
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What the generator does, against which servers, and what the table shows."""
+
+    name: str
+    title: str
+    description: str
+    kind: str  # the generator's scenario: echo, broadcast, storm or idle
+    servers: tuple[str, ...]
+    params: dict[str, Any]
+    metrics: tuple[Metric, ...]
+    ping_interval: float = 25.0
+    references: tuple[str, ...] = ("node",)  # ratio columns, against these servers
+    timeout: float = 180.0  # seconds for one generator run
+    ops_key: str = "acks"  # the result's count of operations in the (first) measured window
+
+
+class Recorder(Protocol):
+    """Something that watches the server during the measured window (a profiler)."""
+
+    def start(self, pid: int) -> None:
+        """The window begins."""
+
+    def stop(self) -> None:
+        """The window ended (or the run failed)."""
+
+
+CPU_METRICS = (
+    Metric("server_cpu_pct", "server CPU %", False),
+    Metric("server_sys_share_pct", "kernel % of server CPU", False),
+    Metric("generator_cpu_pct", "generator CPU %", False),
+)
+ALL_SERVERS = ("sio", "node", "psio-uvicorn", "psio-aiohttp")
+
+
+def _echo_metrics() -> tuple[Metric, ...]:
+    return (
+        Metric("acks_per_s", "acks/s", True, ratio=True),
+        Metric("rtt_p50_us", "p50 RTT µs", False, ratio=True),
+        Metric("rtt_p99_us", "p99 RTT µs", False),
+        Metric("server_us_per_ack", "server CPU µs/ack", False, 2, ratio=True),
+        *CPU_METRICS,
+    )
+
+
+def _broadcast_metrics() -> tuple[Metric, ...]:
+    return (
+        Metric("deliveries_per_s", "deliveries/s", True, ratio=True),
+        Metric("server_us_per_delivery", "server CPU µs/delivery", False, 2, ratio=True),
+        *CPU_METRICS,
+    )
+
+
+def scenarios(duration: float = 5.0, scale: float = 1.0) -> dict[str, Scenario]:
+    """Every scenario; ``scale`` multiplies connection counts (1.0 = the issue's sizes)."""
+
+    def n(count: int) -> int:
+        return max(1, round(count * scale))
+
+    echo = {"clients": n(50), "inflight": 8, "payload": 100, "warmup": 1.0, "duration": duration}
+    broadcast = {"clients": n(1000), "window": 4, "payload": 100, "warmup": 1.0, "duration": duration}
+    items = [
+        Scenario(
+            "echo",
+            "Echo with acks",
+            f"{echo['clients']} clients x 8 `echo` events with acks in flight, ~100-byte string payload.",
+            "echo",
+            ALL_SERVERS,
+            echo,
+            _echo_metrics(),
+        ),
+        Scenario(
+            "latency",
+            "Latency",
+            "1 client, 1 `echo` with ack in flight (round trip through the server and back).",
+            "echo",
+            ALL_SERVERS,
+            {**echo, "clients": 1, "inflight": 1},
+            (
+                Metric("rtt_p50_us", "p50 RTT µs", False, 1, ratio=True),
+                Metric("rtt_p99_us", "p99 RTT µs", False, 1, ratio=True),
+                Metric("acks_per_s", "acks/s", True),
+                Metric("server_us_per_ack", "server CPU µs/ack", False, 2, ratio=True),
+                *CPU_METRICS,
+            ),
+        ),
+        Scenario(
+            "broadcast",
+            "Broadcast",
+            f"{broadcast['clients']} clients; one of them sends `bcast` (4 in flight) and the server "
+            "emits `msg` (~100-byte string) to every client, the sender included.",
+            "broadcast",
+            ALL_SERVERS,
+            broadcast,
+            _broadcast_metrics(),
+            ops_key="deliveries",
+        ),
+        Scenario(
+            "storm",
+            "Connection storm",
+            f"{n(2000)} sessions through the full WebSocket handshake (101, OPEN, CONNECT), then "
+            f"{n(500)} through polling + upgrade (GET handshake, POST 40, GET, WebSocket with sid, "
+            "2probe/3probe/5), 50 handshakes at a time. Connections stay open until the end.",
+            "storm",
+            ALL_SERVERS,
+            {"websocket": n(2000), "polling": n(500), "concurrency": 50},
+            (
+                Metric("ws_connects_per_s", "ws connects/s", True, ratio=True),
+                Metric("ws_server_us_per_conn", "server CPU µs/ws conn", False, ratio=True),
+                Metric("polling_connects_per_s", "polling+upgrade connects/s", True, ratio=True),
+                Metric("polling_server_us_per_conn", "server CPU µs/polling conn", False, ratio=True),
+                Metric("ws_server_cpu_pct", "server CPU % (ws)", False),
+                Metric("ws_server_sys_share_pct", "kernel % of server CPU (ws)", False),
+                Metric("ws_generator_cpu_pct", "generator CPU % (ws)", False),
+            ),
+            ops_key="ws_connections",
+        ),
+        Scenario(
+            "idle",
+            "Idle connections",
+            f"{n(10000)} idle sessions, ping interval 1 s (so ~{n(10000)} pings/s); RSS per connection "
+            f"from VmRSS (after the window, minus after the first {min(100, n(10000) // 2)}), CPU per "
+            f"ping over a {duration:g} s window.",
+            "idle",
+            ALL_SERVERS,
+            {
+                "connections": n(10000),
+                "baseline": min(100, n(10000) // 2),
+                "settle": 2.0,
+                "duration": duration,
+                "concurrency": 50,
+            },
+            (
+                Metric("rss_kib_per_conn", "RSS KiB/conn", False, 2, ratio=True),
+                Metric("server_us_per_ping", "server CPU µs/ping", False, 2, ratio=True),
+                Metric("pings_per_s", "pings/s", True),
+                Metric("connects_per_s", "connects/s (setup)", True),
+                Metric("server_cpu_pct", "server CPU %", False),
+                Metric("server_sys_share_pct", "kernel % of server CPU", False),
+            ),
+            ping_interval=1.0,
+            timeout=300.0,
+            ops_key="pings",
+        ),
+        Scenario(
+            "asgi-echo",
+            "ASGI: echo with acks",
+            "As *echo*, with sio mounted beside a Starlette app (`io.asgi_app(Starlette())`) and "
+            "python-socketio's `ASGIApp(..., other_asgi_app=Starlette())`, both under the same uvicorn "
+            "(uvloop, httptools, its default websockets-sansio).",
+            "echo",
+            ("sio-asgi", "psio-uvicorn", "node"),
+            echo,
+            _echo_metrics(),
+            references=("node", "psio-uvicorn"),
+        ),
+        Scenario(
+            "asgi-broadcast",
+            "ASGI: broadcast",
+            "As *broadcast*, with the same two ASGI apps under uvicorn.",
+            "broadcast",
+            ("sio-asgi", "psio-uvicorn", "node"),
+            broadcast,
+            _broadcast_metrics(),
+            references=("node", "psio-uvicorn"),
+            ops_key="deliveries",
+        ),
+    ]
+    return {s.name: s for s in items}
+
+
+@dataclass
+class RunRecord:
+    """One run of one server in one scenario."""
+
+    scenario: str
+    server: str
+    repetition: int
+    result: dict[str, Any]
+    log_problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "scenario": self.scenario,
+            "server": self.server,
+            "repetition": self.repetition,
+            "result": self.result,
+            "log_problems": self.log_problems,
+        }
+
+
+class _LineReader:
+    """Lines of a child's stdout, with a deadline (no blocking past it)."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        self.fd = process.stdout.fileno()
+        self.buffer = b""
+
+    def readline(self, deadline: float) -> str | None:
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([self.fd], [], [], remaining)
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode(errors="replace")
+
+
+def run_once(
+    scenario: Scenario,
+    server_key: str,
+    log_dir: Path,
+    repetition: int = 0,
+    profiler: Recorder | None = None,
+) -> RunRecord:
+    """Start the server, run the generator against it, stop both; return the figures.
+
+    A ``profiler`` is started and stopped around the generator's (first) measured window.
+    """
+    spec = SERVERS[server_key]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    server = RunningServer(
+        spec, scenario.ping_interval, log_dir / f"{scenario.name}-{server_key}-{repetition}.log"
+    )
+    generator: subprocess.Popen[bytes] | None = None
+    result: dict[str, Any] = {}
+    try:
+        server.wait_ready()
+        config = {
+            "scenario": scenario.kind,
+            "host": HOST,
+            "port": server.port,
+            "server_pid": server.pid,
+            "sources": SOURCES,
+            "params": scenario.params,
+            "announce_windows": profiler is not None,
+        }
+        generator = subprocess.Popen(
+            [sys.executable, str(HERE / "generator.py"), json.dumps(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=HERE,
+            env=child_env(),
+            preexec_fn=pinned(GENERATOR_CPU),  # the harness is single-threaded
+        )
+        reader = _LineReader(generator)
+        deadline = time.monotonic() + scenario.timeout
+        profiled = False
+        while True:
+            line = reader.readline(deadline)
+            if line is None:
+                result = {"error": f"no result within {scenario.timeout:g} s (or the generator died)"}
+                break
+            if line == WINDOW_START and profiler is not None and not profiled:
+                profiler.start(server.pid)
+                profiled = True
+            elif line == WINDOW_STOP and profiler is not None:
+                profiler.stop()
+            elif line.startswith(RESULT_PREFIX):
+                result = json.loads(line[len(RESULT_PREFIX) :])
+                break
+    except Exception as exc:  # a server that does not start is a result too
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        if profiler is not None:
+            profiler.stop()
+        server.stop()  # first the server: it closes the connections (no TIME_WAIT for the generator)
+        if generator is not None:
+            if generator.stdin is not None:
+                generator.stdin.close()
+            try:
+                generator.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                generator.kill()
+                generator.wait()
+            if generator.stdout is not None:
+                generator.stdout.close()
+    return RunRecord(scenario.name, server_key, repetition, result, server.log_problems())
+
+
+def run_all(
+    selected: list[Scenario],
+    servers: list[str] | None,
+    repetitions: int,
+    log_dir: Path,
+    progress: Callable[[str], None] = print,
+) -> list[RunRecord]:
+    """Every selected scenario, ``repetitions`` rounds of every server, interleaved."""
+    records: list[RunRecord] = []
+    for scenario in selected:
+        keys = [k for k in scenario.servers if servers is None or k in servers]
+        for repetition in range(repetitions):
+            for key in keys:
+                started = time.monotonic()
+                record = run_once(scenario, key, log_dir, repetition)
+                records.append(record)
+                progress(
+                    f"{scenario.name:15} {key:13} rep {repetition + 1}/{repetitions}: "
+                    f"{_brief(scenario, record.result)} ({time.monotonic() - started:.1f} s)"
+                )
+    return records
+
+
+def profile_all(
+    selected: list[Scenario], profile_dir: Path, log_dir: Path, progress: Callable[[str], None] = print
+) -> dict[str, dict[str, Any]]:
+    """Extra runs of each sio server of each scenario: one under py-spy, one under perf.
+
+    Returns, by ``scenario/server``, the output paths (``py_spy``, ``perf``; None when
+    the tool is missing) and the run's operation count (``ops``, from the perf run).
+    """
+    profiles: dict[str, dict[str, Any]] = {}
+    py_spy, perf = find_py_spy(), find_perf()
+    if py_spy is None:
+        progress("py-spy is not installed: no Python-level profiles (pip install py-spy)")
+    if perf is None:
+        progress("perf is not installed: no on-CPU profiles")
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    for scenario in selected:
+        for key in scenario.servers:
+            if not key.startswith("sio"):
+                continue
+            entry: dict[str, Any] = {"py_spy": None, "perf": None, "ops": None}
+            if py_spy is not None:
+                output = profile_dir / f"{scenario.name}-{key}.py-spy.txt"
+                output.unlink(missing_ok=True)
+                record = run_once(scenario, key, log_dir, 98, Profiler(py_spy, output))
+                progress(f"py-spy  {scenario.name} {key}: {_brief(scenario, record.result)}")
+                entry["py_spy"] = str(output)
+            if perf is not None:
+                output = profile_dir / f"{scenario.name}-{key}.perf.data"
+                output.unlink(missing_ok=True)
+                record = run_once(scenario, key, log_dir, 99, PerfProfiler(perf, output))
+                progress(f"perf    {scenario.name} {key}: {_brief(scenario, record.result)}")
+                entry["perf"] = str(output)
+                entry["ops"] = record.result.get(scenario.ops_key)
+            profiles[f"{scenario.name}/{key}"] = entry
+    return profiles
+
+
+def _brief(scenario: Scenario, result: dict[str, Any]) -> str:
+    if "error" in result:
+        return "ERROR " + str(result["error"])
+    parts = []
+    for metric in scenario.metrics[:2]:
+        value = result.get(metric.key)
+        if isinstance(value, (int, float)):
+            parts.append(f"{metric.label} {value:,.{metric.digits}f}")
+    parts.append(f"server {result.get('server_cpu_pct', float('nan')):.0f}%")
+    parts.append(f"gen {result.get('generator_cpu_pct', float('nan')):.0f}%")
+    issues = {
+        k: result.get(k) for k in ("lost", "failed", "acks_missing", "deliveries_missing") if result.get(k)
+    }
+    if issues:
+        parts.append(f"ISSUES {issues}")
+    return ", ".join(parts)

@@ -1,0 +1,55 @@
+"""sio with the load benchmark's handlers, on its built-in front end or as ASGI under uvicorn.
+
+Usage: ``python sio_server.py builtin|asgi PORT PING_INTERVAL`` (``src/`` on PYTHONPATH).
+
+Handlers (the same in every peer server): ``echo`` acks its argument back, ``bcast``
+emits ``msg`` with its argument to every client. Only sio's public API is used.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import sio
+
+HOST = "127.0.0.1"
+
+
+def build(ping_interval: float) -> sio.Server:
+    """A server with the benchmark's ``echo`` and ``bcast`` handlers."""
+    io = sio.Server(ping_interval=ping_interval, ping_timeout=20.0)
+
+    @io.on("connection")
+    def on_connection(socket: sio.Socket) -> None:
+        @socket.on("echo")
+        def echo(arg: Any, ack: Any = None) -> None:
+            if ack is not None:
+                ack(arg)
+
+        @socket.on("bcast")
+        def bcast(arg: Any) -> None:
+            io.emit("msg", arg)
+
+    return io
+
+
+def main() -> None:
+    front, port, ping_interval = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    io = build(ping_interval)
+    if front == "builtin":
+        io.listen(port, HOST)
+    elif front == "asgi":
+        import uvicorn
+        from starlette.applications import Starlette
+
+        app = io.asgi_app(Starlette())  # sio beside a Starlette app, as a user mounts it
+        uvicorn.run(
+            app, host=HOST, port=port, loop="uvloop", http="httptools", log_level="warning", access_log=False
+        )
+    else:
+        raise SystemExit(f"unknown front end {front!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""A few seconds of the load harness: tiny echo and storm runs against sio and Node's socket.io.
+
+It checks the whole chain (servers started pinned, the raw Engine.IO/Socket.IO
+generator, CPU read from /proc, the report) rather than any speed: every ack and
+every connection must arrive, nothing may be lost, and the figures must be there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from loadpeers import ensure_node_modules
+from results import render
+from runner import RunRecord, Scenario, run_once, scenarios
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="the harness reads /proc (Linux)"
+)
+
+ECHO = {"clients": 4, "inflight": 3, "payload": 100, "warmup": 0.2, "duration": 0.6}
+STORM = {"websocket": 60, "polling": 15, "concurrency": 10}
+
+
+def _scenario(name: str, params: dict[str, object]) -> Scenario:
+    return dataclasses.replace(scenarios()[name], params=params, timeout=30.0)
+
+
+def _servers() -> list[str]:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        if os.environ.get("CI"):
+            pytest.fail("node and npm are required in CI (Node's socket.io is the reference peer)")
+        return ["sio"]
+    ensure_node_modules()
+    return ["sio", "node"]
+
+
+def _check_common(record: RunRecord) -> None:
+    result = record.result
+    where = f"{record.scenario} against {record.server}"
+    assert "error" not in result, f"{where}: {result['error']}"
+    assert result["lost"] == 0 and result["failed"] == 0, f"{where}: {result['errors']}"
+    # Short windows are a few 10 ms clock ticks long: the CPU figures must be there, not precise.
+    assert result["server_cpu_pct"] >= 0 and result["generator_cpu_pct"] >= 0, result
+    assert result["saturated"] in ("server", "generator", "both", "neither")
+    if record.server == "sio":
+        assert record.log_problems == [], record.log_problems
+
+
+def test_echo_and_storm(tmp_path: Path) -> None:
+    echo = _scenario("echo", ECHO)
+    storm = _scenario("storm", STORM)
+    records: list[RunRecord] = []
+    for server in _servers():
+        record = run_once(echo, server, tmp_path)
+        _check_common(record)
+        result = record.result
+        assert result["clients"] == ECHO["clients"]
+        assert result["acks"] > 0 and result["acks_missing"] == 0
+        assert 0 < result["rtt_p50_us"] <= result["rtt_p99_us"]
+        assert result["server_cpu_s"] > 0 and result["server_us_per_ack"] > 0
+        records.append(record)
+
+        record = run_once(storm, server, tmp_path)
+        _check_common(record)
+        result = record.result
+        assert result["ws_connections"] == STORM["websocket"]
+        assert result["polling_connections"] == STORM["polling"]
+        assert result["open_at_end"] == STORM["websocket"] + STORM["polling"]
+        records.append(record)
+
+    text = render([echo, storm], records, command="smoke", environment=["test"], repetitions=1)
+    assert "| sio (built-in uvloop front end) |" in text
+    assert "echo: ≤ 5 µs server CPU per ack" in text
