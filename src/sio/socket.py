@@ -330,7 +330,9 @@ class Socket(EventEmitter):
         if self._any_outgoing:
             for listener in self._any_outgoing:
                 call_handler(listener, *data)
-        self.client._write(packets, volatile)
+        conn = self.client.conn  # Client._write inlined: this runs once per recipient
+        if conn.ready_state == "open" and (not volatile or conn.writable):
+            conn.send_encoded(packets)
 
     def _on_connect(self) -> None:
         self.connected = True

@@ -113,6 +113,12 @@ class EngineSocket(EventEmitter):
         """Queue already encoded Engine.IO packets (encode once, send to many)."""
         if self.ready_state != "open":
             return
+        if not self._buffer and self._transport.writable:
+            # Fast path (every broadcast recipient that keeps up): nothing waits, write through.
+            self._transport.send(packets)
+            if "drain" in self._handlers:
+                self.emit("drain")
+            return
         self._queue(packets)
 
     def _queue(self, packets: Sequence[EncodedPacket]) -> None:
@@ -268,7 +274,7 @@ class Transport:
         """Whether ``send`` would write now."""
         raise NotImplementedError
 
-    def send(self, packets: list[EncodedPacket]) -> None:
+    def send(self, packets: Sequence[EncodedPacket]) -> None:
         """Write encoded packets (only called while writable)."""
         raise NotImplementedError
 
@@ -346,7 +352,7 @@ class PollingTransport(Transport):
             if socket.ready_state == "closed":
                 return
 
-    def send(self, packets: list[EncodedPacket]) -> None:
+    def send(self, packets: Sequence[EncodedPacket]) -> None:
         """Answer the held GET with one payload."""
         self._respond(packets)
 
@@ -355,7 +361,7 @@ class PollingTransport(Transport):
         if self._poll is not None:
             self._respond([NOOP])
 
-    def _respond(self, packets: list[EncodedPacket]) -> None:
+    def _respond(self, packets: Sequence[EncodedPacket]) -> None:
         exchange, self._poll = self._poll, None
         if exchange is not None:
             body = encode_eio_payload([packet_data(p) for p in packets])
@@ -428,7 +434,7 @@ class WebSocketTransport(Transport, WebSocketHandler):
         """False while the front end applies back-pressure."""
         return not self._closed and self.channel.writable
 
-    def send(self, packets: list[EncodedPacket]) -> None:
+    def send(self, packets: Sequence[EncodedPacket]) -> None:
         """One frame per packet."""
         channel = self.channel
         for packet in packets:

@@ -423,12 +423,13 @@ class WebSocketConnection(WebSocketChannel):
         """Send one message as a single frame (a shared packet's frame is built once for all)."""
         if self._closed:
             return
-        if isinstance(data, str):
+        if type(data) is SharedPacket:
+            frame = data._frame  # built once for all recipients
+            self._write_frame(frame if frame is not None else data.frame)
+        elif isinstance(data, str):
             self._write_frame(encode_text_frame(data))
-        elif isinstance(data, SharedPacket):
-            self._write_frame(data.frame)
         else:
-            self._write_frame(encode_binary_frame(data))
+            self._write_frame(encode_binary_frame(data))  # type: ignore[arg-type]
 
     def _write_frame(self, frame: bytes) -> None:
         out = self._out
