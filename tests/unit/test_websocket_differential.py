@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import codecs
-import itertools
 import struct
 
 import pytest
@@ -47,6 +46,7 @@ from websockets.streams import StreamReader
 from websockets.utils import accept_key
 
 from sio import _sio_core as core
+from tests.unit.wsframes import MASK, client_frame, close_payload, split_at
 
 OP_CONT = core.OP_CONTINUATION
 OP_TEXT = core.OP_TEXT
@@ -55,63 +55,12 @@ OP_CLOSE = core.OP_CLOSE
 OP_PING = core.OP_PING
 OP_PONG = core.OP_PONG
 
-MASK = b"\x37\xfa\x21\x3d"
 LIMIT = 1 << 20  # the same max_size for both libraries unless a test says otherwise
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
 Event = tuple[int, object]
 Outcome = tuple[list[Event], int | None]
-
-
-# --- building client streams ----------------------------------------------------------
-
-
-def xor_mask(data: bytes, mask: bytes) -> bytes:
-    if not data:
-        return b""
-    key = (mask * (len(data) // 4 + 1))[: len(data)]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(len(data), "big")
-
-
-def client_frame(
-    opcode: int,
-    payload: bytes | str = b"",
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    mask: bytes | None = MASK,
-    length: int | None = None,
-    form: int | None = None,
-) -> bytes:
-    """Build a client frame byte by byte; ``form`` forces a 7, 16 or 64-bit length."""
-    if isinstance(payload, str):
-        payload = payload.encode()
-    n = len(payload) if length is None else length
-    if form is None:
-        form = 7 if n < 126 else 16 if n < 65536 else 64
-    head = bytes([(0x80 if fin else 0) | rsv | opcode])
-    mask_bit = 0x80 if mask is not None else 0
-    if form == 7:
-        head += bytes([mask_bit | n])
-    elif form == 16:
-        head += bytes([mask_bit | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([mask_bit | 127]) + struct.pack("!Q", n)
-    if mask is None:
-        return head + payload
-    return head + mask + xor_mask(payload, mask)
-
-
-def close_payload(code: int, reason: bytes | str = b"") -> bytes:
-    if isinstance(reason, str):
-        reason = reason.encode()
-    return struct.pack("!H", code) + reason
-
-
-def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
-    bounds = [0, *sorted(cuts), len(data)]
-    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 # --- the two outcomes -----------------------------------------------------------------
