@@ -113,15 +113,15 @@ class EngineSocket(EventEmitter):
         """Queue already encoded Engine.IO packets (encode once, send to many)."""
         if self.ready_state != "open":
             return
+        self._queue(packets)
+
+    def _queue(self, packets: Sequence[EncodedPacket]) -> None:
         if not self._buffer and self._transport.writable:
-            # Fast path (every broadcast recipient that keeps up): nothing waits, write through.
+            # Fast path (a session that keeps up): nothing waits, write through.
             self._transport.send(packets)
             if "drain" in self._handlers:
                 self.emit("drain")
             return
-        self._queue(packets)
-
-    def _queue(self, packets: Sequence[EncodedPacket]) -> None:
         self._buffer.extend(packets)
         self.flush()
         if self._buffer:
