@@ -10,7 +10,7 @@ the same encoded packets to every recipient.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sio._events import EventEmitter
@@ -145,30 +145,32 @@ class Adapter(EventEmitter):
                 excluded.update(members)
         return excluded
 
-    def matching(self, opts: BroadcastOptions) -> Iterator[Socket]:
-        """The sockets a broadcast with ``opts`` reaches, each once."""
+    def matching(self, opts: BroadcastOptions) -> list[Socket]:
+        """The sockets a broadcast with ``opts`` reaches, each once (a list: callers may change rooms)."""
         sockets = self.nsp.sockets
+        if not opts.rooms and not opts.except_:  # everyone: the common broadcast, kept tight
+            get = sockets.get
+            return [socket for sid in self.sids if (socket := get(sid)) is not None]
         excluded = self._except_sids(opts.except_) if opts.except_ else None
+        found: list[Socket] = []
         if opts.rooms:
             seen: set[str] = set()
             for room in opts.rooms:
-                members = self.rooms.get(room)
-                if not members:
-                    continue
-                for sid in list(members):
+                for sid in self.rooms.get(room, ()):
                     if sid in seen or (excluded and sid in excluded):
                         continue
                     socket = sockets.get(sid)
                     if socket is not None:
                         seen.add(sid)
-                        yield socket
+                        found.append(socket)
         else:
-            for sid in list(self.sids):
+            for sid in self.sids:
                 if excluded and sid in excluded:
                     continue
                 socket = sockets.get(sid)
                 if socket is not None:
-                    yield socket
+                    found.append(socket)
+        return found
 
     def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
         """Ids of the sockets in any of ``rooms`` (all sockets when empty)."""
@@ -181,7 +183,10 @@ class Adapter(EventEmitter):
         packets = shared(encode_for_engine(packet_type, self.nsp.name, data))
         volatile = opts.flags.volatile
         for socket in self.matching(opts):
-            socket._write_broadcast(packets, data, volatile)
+            if volatile or socket._any_outgoing:
+                socket._write_broadcast(packets, data, volatile)
+            else:  # the common case, once per recipient: straight to the engine
+                socket.client.conn.send_encoded(packets)
 
     def broadcast_with_ack(
         self, packet_type: int, data: Any, opts: BroadcastOptions, on_response: Callable[..., None]
@@ -193,7 +198,7 @@ class Adapter(EventEmitter):
         ack_id = self.nsp._next_ack_id()
         packets = shared(encode_for_engine(packet_type, self.nsp.name, data, ack_id))
         volatile = opts.flags.volatile
-        recipients = list(self.matching(opts))
+        recipients = self.matching(opts)
         for socket in recipients:
             socket._set_ack(ack_id, on_response)
             socket._write_broadcast(packets, data, volatile)
@@ -202,24 +207,24 @@ class Adapter(EventEmitter):
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         """Make the matching sockets join ``rooms``."""
         rooms = list(rooms)
-        for socket in list(self.matching(opts)):
+        for socket in self.matching(opts):
             socket.join(rooms)
 
     def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         """Make the matching sockets leave ``rooms``."""
         rooms = list(rooms)
-        for socket in list(self.matching(opts)):
+        for socket in self.matching(opts):
             for room in rooms:
                 socket.leave(room)
 
     def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
         """Disconnect the matching sockets."""
-        for socket in list(self.matching(opts)):
+        for socket in self.matching(opts):
             socket.disconnect(close)
 
     def fetch_sockets(self, opts: BroadcastOptions) -> list[Socket]:
         """The matching sockets (local ones: the Socket objects themselves)."""
-        return list(self.matching(opts))
+        return self.matching(opts)
 
     def server_side_emit(self, args: list[Any]) -> None:
         """Send an event to the other servers of the cluster: there are none in memory."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import re
 import weakref
 from typing import Any, ClassVar
@@ -243,3 +244,42 @@ async def test_handshake_url_is_the_raw_url_and_error_data_comes_from_any_except
     assert await ws.recv_packet() == '44{"message":"go away","data":{"retry":false}}'
     assert urls == ["/socket.io/?EIO=4&transport=websocket&token=a%20b"]
     ws.close()
+
+
+@pytest.mark.parametrize("frontend", ["uvloop"], indirect=True)  # ASGI servers apply it inside send()
+async def test_websocket_back_pressure_buffers_in_order_and_drops_volatile(sio_server) -> None:
+    sockets: asyncio.Queue[sio.Socket] = asyncio.Queue()
+
+    def setup(io: sio.Server) -> None:
+        io.on("connection", sockets.put_nowait)
+
+    running = await sio_server(setup)
+    io: sio.Server = running.app
+    ws, _ = await open_websocket(running.port, "/socket.io/")
+    ws.send("40")
+    assert (await ws.recv_packet()).startswith("40{")  # type: ignore[union-attr]
+    socket = await bounded(sockets.get())
+    conn = socket.client.conn
+
+    blob = "x" * 65536
+    sent = 0
+    while conn.writable and sent < 1000:  # the client reads nothing: kernel buffers fill up
+        socket.emit("blob", sent, blob)
+        sent += 1
+        await asyncio.sleep(0)  # let this iteration's frames be written
+    assert not conn.writable, "the transport never applied back-pressure"
+
+    socket.volatile.emit("dropped")  # not writable: a volatile packet is discarded
+    socket.emit("after")  # buffered behind what the transport holds
+    io.emit("everyone")  # a broadcast takes the buffering path too
+    assert conn._buffer, "packets sent under back-pressure should wait in the session's buffer"
+
+    received: list[Any] = []
+    while not received or received[-1] != "everyone":
+        packet = await ws.recv_packet()
+        assert isinstance(packet, str)
+        event = json.loads(packet[packet.index("[") :])
+        received.append(event[1] if event[0] == "blob" else event[0])
+    assert received == [*range(sent), "after", "everyone"]
+    assert not conn._buffer
+    assert conn.writable

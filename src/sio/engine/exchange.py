@@ -8,7 +8,7 @@ the engine answers through them and never touches a socket itself.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl
 
 from sio._sio_core import encode_binary_frame, encode_text_frame
@@ -119,6 +119,14 @@ class WebSocketChannel(ABC):
     @abstractmethod
     def send(self, data: EncodedPacket) -> None:
         """Send one message: str as a text frame, bytes as a binary frame (shared: its cached frame)."""
+
+    def send_packets(self, packets: Sequence[EncodedPacket]) -> bool:
+        """Send one message per packet if writable now; return whether it was (nothing sent if not)."""
+        if not self.writable:
+            return False
+        for packet in packets:
+            self.send(packet)
+        return True
 
     @abstractmethod
     def close(self, code: int = 1000, reason: str = "") -> None:

@@ -36,7 +36,7 @@ from sio.engine.exchange import (
 if TYPE_CHECKING:
     from sio.engine.server import EngineServer
 
-PING = SharedPacket("2")  # every heartbeat writes the same, pre-built frame
+PINGS = (SharedPacket("2"),)  # every heartbeat writes the same, pre-built frame
 PONG_PROBE = "3probe"
 NOOP = "6"
 CLOSE = "1"
@@ -105,23 +105,29 @@ class EngineSocket(EventEmitter):
 
     def send(self, data: str | bytes) -> None:
         """Send a message (str as text, bytes-like as binary); dropped once closing."""
-        if self.ready_state != "open":
-            return
-        self._queue(("4" + data,) if isinstance(data, str) else (bytes(data),))
+        if self.ready_state == "open":
+            self._write(("4" + data,) if isinstance(data, str) else (bytes(data),))
 
     def send_encoded(self, packets: Sequence[EncodedPacket]) -> None:
-        """Queue already encoded Engine.IO packets (encode once, send to many)."""
+        """Queue already encoded Engine.IO packets (encode once, send to many); dropped once closing."""
         if self.ready_state != "open":
             return
-        self._queue(packets)
-
-    def _queue(self, packets: Sequence[EncodedPacket]) -> None:
-        if not self._buffer and self._transport.writable:
-            # Fast path (a session that keeps up): nothing waits, write through.
-            self._transport.send(packets)
+        # _write inlined: a broadcast calls this once per recipient.
+        if not self._buffer and self._transport.try_send(packets):
             if "drain" in self._handlers:
                 self.emit("drain")
-            return
+        else:
+            self._buffer_packets(packets)
+
+    def _write(self, packets: Sequence[EncodedPacket]) -> None:
+        """Write through when nothing waits and the transport takes it now; buffer otherwise."""
+        if not self._buffer and self._transport.try_send(packets):
+            if "drain" in self._handlers:
+                self.emit("drain")
+        else:
+            self._buffer_packets(packets)
+
+    def _buffer_packets(self, packets: Sequence[EncodedPacket]) -> None:
         self._buffer.extend(packets)
         self.flush()
         if self._buffer:
@@ -177,8 +183,7 @@ class EngineSocket(EventEmitter):
     def _send_ping(self) -> None:
         if self.ready_state not in ("open", "closing"):
             return
-        self._buffer.append(PING)
-        self.flush()
+        self._write(PINGS)
         self._pong_timer.arm(self.server.ping_timeout)
 
     def _on_ping_timeout(self) -> None:
@@ -278,6 +283,10 @@ class Transport:
         """Write encoded packets (only called while writable)."""
         raise NotImplementedError
 
+    def try_send(self, packets: Sequence[EncodedPacket]) -> bool:
+        """Write the packets if the transport is writable now; return whether it was."""
+        raise NotImplementedError
+
     def send_noop(self) -> None:
         """Answer a held poll with a noop (used while upgrading)."""
 
@@ -355,6 +364,13 @@ class PollingTransport(Transport):
     def send(self, packets: Sequence[EncodedPacket]) -> None:
         """Answer the held GET with one payload."""
         self._respond(packets)
+
+    def try_send(self, packets: Sequence[EncodedPacket]) -> bool:
+        """Answer the held GET with the packets, if a GET is held."""
+        if self._poll is None:
+            return False
+        self._respond(packets)
+        return True
 
     def send_noop(self) -> None:
         """Answer a held GET with a noop packet."""
@@ -439,6 +455,10 @@ class WebSocketTransport(Transport, WebSocketHandler):
         channel = self.channel
         for packet in packets:
             channel.send(packet)
+
+    def try_send(self, packets: Sequence[EncodedPacket]) -> bool:
+        """One frame per packet, unless the connection is closed or under back-pressure."""
+        return not self._closed and self.channel.send_packets(packets)
 
     def close(self, on_closed: Any = None) -> None:
         """Send a close frame; the session is closed at once."""
