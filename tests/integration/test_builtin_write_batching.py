@@ -50,9 +50,9 @@ async def test_frames_produced_by_one_read_or_one_iteration_are_written_at_once(
     try:
         ws, _ = await open_websocket(server.sockets[0].getsockname()[1])
         socket = await bounded(sockets.get())
-        conn = socket._transport.channel._conn  # type: ignore[attr-defined]
-        counting = CountingTransport(conn.transport)
-        conn.transport = counting
+        channel = socket._transport.channel  # type: ignore[attr-defined]
+        counting = CountingTransport(channel._transport)
+        channel._transport = counting
 
         ws.send("4burst")
         assert [await ws.recv_packet() for _ in range(3)] == ["4reply-0", "4reply-1", "4reply-2"]

@@ -53,11 +53,11 @@ class EngineSocket(EventEmitter):
     """
 
     __slots__ = (
+        "_awaiting_pong",
         "_buffer",
         "_buffered_bytes",
         "_close_timer",
-        "_ping_timer",
-        "_pong_timer",
+        "_heartbeat_timer",
         "_transport",
         "_upgrade_timer",
         "_upgrade_transport",
@@ -84,8 +84,9 @@ class EngineSocket(EventEmitter):
         self._buffered_bytes = 0  # size of what waits in _buffer for a writable transport
         self._upgrade_transport: WebSocketTransport | None = None
         wheel = server.wheel
-        self._ping_timer = wheel.timer(self._send_ping)
-        self._pong_timer = wheel.timer(self._on_ping_timeout)
+        # One timer per session carries the heartbeat: the next ping, or the wait for its pong.
+        self._heartbeat_timer = wheel.timer(self._on_heartbeat_timer)
+        self._awaiting_pong = False
         # Timers most sessions never need are made on first use (memory per idle session).
         self._upgrade_timer: Timer | None = None
         self._close_timer: Timer | None = None
@@ -155,7 +156,7 @@ class EngineSocket(EventEmitter):
         self.ready_state = "open"
         self._buffer.append(open_packet)
         self.flush()
-        self._ping_timer.arm(self.server.ping_interval)
+        self._heartbeat_timer.arm(self.server.ping_interval)
 
     def flush(self) -> None:
         """Write the buffer if the transport can take it now."""
@@ -180,14 +181,13 @@ class EngineSocket(EventEmitter):
         self._transport.discard()
         self._on_close("forced close")
 
-    def _send_ping(self) -> None:
-        if self.ready_state not in ("open", "closing"):
-            return
-        self._write(PINGS)
-        self._pong_timer.arm(self.server.ping_timeout)
-
-    def _on_ping_timeout(self) -> None:
-        self._on_close("ping timeout")
+    def _on_heartbeat_timer(self) -> None:
+        if self._awaiting_pong:
+            self._on_close("ping timeout")
+        elif self.ready_state in ("open", "closing"):
+            self._write(PINGS)
+            self._awaiting_pong = True
+            self._heartbeat_timer.arm(self.server.ping_timeout)
 
     def _on_packet(self, packet_type: int, data: str | bytes) -> None:
         if self.ready_state != "open":  # as Node: nothing is delivered once closing
@@ -195,8 +195,9 @@ class EngineSocket(EventEmitter):
         if packet_type == EIO_MESSAGE:
             self.emit("message", data)
         elif packet_type == EIO_PONG:
-            self._pong_timer.cancel()
-            self._ping_timer.arm(self.server.ping_interval)
+            # As Node: any pong ends the wait and schedules the next ping.
+            self._awaiting_pong = False
+            self._heartbeat_timer.arm(self.server.ping_interval)
             self.emit("heartbeat")
         elif packet_type == EIO_CLOSE:
             self._on_close("transport close")
@@ -208,7 +209,7 @@ class EngineSocket(EventEmitter):
         if self.ready_state == "closed":
             return
         self.ready_state = "closed"
-        for timer in (self._ping_timer, self._pong_timer, self._upgrade_timer, self._close_timer):
+        for timer in (self._heartbeat_timer, self._upgrade_timer, self._close_timer):
             if timer is not None:
                 timer.cancel()
         self._buffer = []

@@ -106,7 +106,6 @@ class HttpConnection(asyncio.Protocol):
         "_queue",
         "_timer",
         "_url",
-        "_websocket",
         "engine",
         "fallback",
         "remote_address",
@@ -129,7 +128,6 @@ class HttpConnection(asyncio.Protocol):
         self._timer = engine.wheel.timer(self._on_timeout)
         self._in_request = False  # between the first byte of a request and its end
         self._lingering = False  # an error was answered: input is drained until the close
-        self._websocket: WebSocketConnection | None = None
         self._closing = False
         self._paused = False
 
@@ -142,9 +140,6 @@ class HttpConnection(asyncio.Protocol):
         self._timer.arm(HEADER_TIMEOUT)
 
     def data_received(self, data: bytes) -> None:  # noqa: D102
-        if self._websocket is not None:
-            self._websocket.data_received(data)
-            return
         if self._closing:
             return
         try:
@@ -166,8 +161,6 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: D102
         self._timer.cancel()
         self._closing = True
-        if self._websocket is not None:
-            self._websocket.connection_lost()
         self._abort_queued()
 
     def pause_writing(self) -> None:  # noqa: D102
@@ -175,8 +168,6 @@ class HttpConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:  # noqa: D102
         self._paused = False
-        if self._websocket is not None:
-            self._websocket.on_resume()
 
     # -- httptools callbacks --------------------------------------------------------
 
@@ -338,8 +329,10 @@ class HttpConnection(asyncio.Protocol):
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n\r\n"
         )
-        websocket = WebSocketConnection(self, self.engine.max_http_buffer_size)
-        self._websocket = websocket
+        websocket = WebSocketConnection(self.transport, self.engine.max_http_buffer_size, self._paused)
+        # From now on the transport talks to the WebSocket: reads, back-pressure, connection loss.
+        self.transport.set_protocol(websocket)
+        self._closing = True  # this protocol object is done
         # The HTTP side is done for good: free what an idle connection would keep.
         self._parser = None  # type: ignore[assignment]
         self._headers = {}
@@ -400,15 +393,20 @@ def _batch_for_running_loop() -> _WriteBatch:
     return batch
 
 
-class WebSocketConnection(WebSocketChannel):
-    """WebSocket framing over the connection's transport, with our Cython codec."""
+class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
+    """WebSocket framing with our Cython codec: the TCP transport's protocol once the 101 is sent.
 
-    __slots__ = ("_batch", "_closed", "_conn", "_out", "_parser", "_reading", "handler")
+    The HTTP connection hands the transport over (``set_protocol``), so reads come
+    straight here, without a hop through the HTTP protocol object.
+    """
 
-    def __init__(self, conn: HttpConnection, max_message_size: int) -> None:
-        self._conn = conn
+    __slots__ = ("_batch", "_closed", "_out", "_parser", "_paused", "_reading", "_transport", "handler")
+
+    def __init__(self, transport: asyncio.Transport, max_message_size: int, paused: bool = False) -> None:
+        self._transport = transport
         self._parser = FrameParser(max_message_size)
         self._closed = False
+        self._paused = paused  # the transport's write buffer is over its high-water mark
         self._out: list[bytes] | None = None  # frames waiting for this iteration's write
         self._reading = False  # inside data_received: its end writes what it produced
         self._batch = _batch_for_running_loop()
@@ -417,7 +415,7 @@ class WebSocketConnection(WebSocketChannel):
     @property
     def writable(self) -> bool:
         """False while the transport's write buffer is over its high-water mark."""
-        return not self._closed and not self._conn._paused
+        return not self._closed and not self._paused
 
     def send(self, data: EncodedPacket) -> None:
         """Send one message as a single frame (a shared packet's frame is built once for all)."""
@@ -433,7 +431,7 @@ class WebSocketConnection(WebSocketChannel):
 
     def send_packets(self, packets: Sequence[EncodedPacket]) -> bool:
         """One frame per packet, unless closed or under back-pressure (the broadcast hot path)."""
-        if self._closed or self._conn._paused:
+        if self._closed or self._paused:
             return False
         out = self._out
         if out is None:
@@ -464,10 +462,8 @@ class WebSocketConnection(WebSocketChannel):
         out, self._out = self._out, None
         if not out or self._closed:
             return
-        transport = self._conn.transport
-        if transport is not None:
-            # One joined buffer: cheaper than writelines' writev for the usual few small frames.
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
+        # One joined buffer: cheaper than writelines' writev for the usual few small frames.
+        self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame and close the connection (idempotent)."""
@@ -475,8 +471,8 @@ class WebSocketConnection(WebSocketChannel):
             return
         self.flush_writes()  # what was sent before the close goes first
         self._closed = True
-        transport = self._conn.transport
-        if transport is not None and not transport.is_closing():
+        transport = self._transport
+        if not transport.is_closing():
             with contextlib.suppress(Exception):
                 transport.write(encode_close_frame(code, reason[:100]))
             transport.close()
@@ -520,12 +516,17 @@ class WebSocketConnection(WebSocketChannel):
         if handler is not None:
             handler.on_close(True)
 
-    def on_resume(self) -> None:
+    def pause_writing(self) -> None:
+        """The transport's write buffer is over its high-water mark."""
+        self._paused = True
+
+    def resume_writing(self) -> None:
         """Back-pressure is over."""
+        self._paused = False
         if self.handler is not None:
             self.handler.on_drain()
 
-    def connection_lost(self) -> None:
+    def connection_lost(self, exc: Exception | None = None) -> None:
         """The TCP connection is gone."""
         self._closed = True
         handler, self.handler = self.handler, None
