@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sio._sio_core import SIO_CONNECT, SIO_CONNECT_ERROR, SioDecoder, SioPacket, SocketIOError
+from sio._sio_core import SIO_CONNECT, SIO_CONNECT_ERROR, SioDecoder, SioPacket, SocketIOError, Timer
 from sio.adapter import encode_for_engine
 from sio.engine.exchange import EncodedPacket
 
@@ -48,7 +48,8 @@ class Client:
         self.closed = False
         self._connecting: set[str] = set()  # namespaces whose CONNECT is in progress (middlewares)
         self._decoder = SioDecoder()
-        self._connect_timer = server.wheel.timer(self._on_connect_timeout)
+        # Dropped once a namespace is joined (an idle connection keeps no timer of its own here).
+        self._connect_timer: Timer | None = server.wheel.timer(self._on_connect_timeout)
         self._connect_timer.arm(server.connect_timeout)
         conn.on("message", self._on_data)
         conn.on("close", self._on_close)
@@ -104,7 +105,9 @@ class Client:
             nsp._add(self, auth, self._on_socket_connected)
 
     def _on_socket_connected(self, socket: Socket) -> None:
-        self._connect_timer.cancel()
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
 
     def _add(self, socket: Socket) -> None:
         self.sockets[socket.id] = socket
@@ -144,7 +147,9 @@ class Client:
             self.closed = True
             self.conn.off("message", self._on_data)
             self.conn.off("close", self._on_close)
-        self._connect_timer.cancel()
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
         for socket in list(self.sockets.values()):
             socket._on_close(reason, description)
         self.sockets.clear()

@@ -8,6 +8,9 @@ a fresh, well-behaved one.
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
+from typing import Any
 
 import pytest
 
@@ -322,3 +325,29 @@ async def test_an_upgrade_pipelined_behind_a_request_is_refused(eio_server) -> N
     assert data.startswith(b"HTTP/1.1 400 ")
     assert await session.close_reason() == "transport error"
     assert eio.clients_count == 0
+
+
+async def test_the_http_side_of_an_upgraded_connection_is_released(eio_server, monkeypatch) -> None:
+    """Once the 101 is sent the WebSocket owns the transport; the HTTP protocol object (its
+    parser, timer and buffers) must not stay alive for the life of the connection."""
+    made: list[weakref.ref[builtin.HttpConnection]] = []
+
+    class Recorded(builtin.HttpConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(builtin, "HttpConnection", Recorded)
+    running, eio, sessions = await _server(eio_server)
+    ws, _ = await open_websocket(running.port)
+    session = await sessions.next()
+    ws.send("4hello")
+    assert await session.message() == "hello"
+    assert await ws.recv_packet() == "4hello"  # the Sessions helper echoes
+    gc.collect()
+    assert len(made) == 1
+    assert made[0]() is None
+    ws.send("4still served")  # the WebSocket works without it
+    assert await session.message() == "still served"
+    assert await ws.recv_packet() == "4still served"
+    assert eio.clients_count == 1

@@ -9,11 +9,29 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from sio._sio_core import encode_binary_frame, encode_text_frame
 
 Headers = list[tuple[str, str]]
+
+
+def parse_query(query_string: str) -> dict[str, str]:
+    """The fields of a query string, as ``dict(parse_qsl(qs, keep_blank_values=True))`` makes them.
+
+    The last of repeated names wins; names and values are percent-decoded (``+`` is a
+    space) only when they need it, which the usual ``EIO=4&transport=websocket`` does not.
+    """
+    fields: dict[str, str] = {}
+    for field in query_string.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "%" in field or "+" in field:
+            name = unquote_plus(name)
+            value = unquote_plus(value)
+        fields[name] = value
+    return fields
 
 
 class HttpExchange(ABC):
@@ -47,7 +65,7 @@ class HttpExchange(ABC):
         self.method = method
         self.path = path
         self.query_string = query_string  # as received (undecoded)
-        self.query: dict[str, str] = dict(parse_qsl(query_string, keep_blank_values=True))
+        self.query = parse_query(query_string)
         self.secure = secure  # the request came over TLS
         self.headers = headers  # lower-case names; repeated headers joined with ", "
         self.body = body

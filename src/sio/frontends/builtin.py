@@ -80,13 +80,18 @@ class _Exchange(HttpExchange):
 
     def __init__(self, conn: HttpConnection, *args: Any, keep_alive: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._conn = conn
+        self._conn: HttpConnection | None = conn
         self.keep_alive = keep_alive
         self.rendered: bytes | None = None
 
     def _send(self, status: int, headers: Headers, body: bytes) -> None:
         self.rendered = _render(status, headers, body, self.keep_alive)
-        self._conn._flush_responses()
+        if self._conn is not None:
+            self._conn._flush_responses()
+
+    def detach(self) -> None:
+        """Forget the connection (it became a WebSocket; the request stays as the handshake)."""
+        self._conn = None
 
 
 class HttpConnection(asyncio.Protocol):
@@ -325,25 +330,23 @@ class HttpConnection(asyncio.Protocol):
         if refusal is not None:
             self._fail(400, refusal.message)  # Node's abortUpgrade: always 400, the message as body
             return
-        self.transport.write(
+        response = (
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n\r\n"
         )
         websocket = WebSocketConnection(self.transport, self.engine.max_http_buffer_size, self._paused)
         # From now on the transport talks to the WebSocket: reads, back-pressure, connection loss.
         self.transport.set_protocol(websocket)
-        self._closing = True  # this protocol object is done
-        # The HTTP side is done for good: free what an idle connection would keep.
+        # This protocol object is done: nothing may keep it (or what it holds) alive.
+        self._closing = True
         self._parser = None  # type: ignore[assignment]
         self._headers = {}
         self._body = []
         self._url = b""
-        handler = self.engine.accept_websocket(exchange, websocket)
-        if handler is None:
-            return
-        websocket.handler = handler
-        if rest:
-            websocket.data_received(rest)
+        self._timer = None  # type: ignore[assignment]
+        self.transport = None
+        exchange.detach()
+        websocket.start(response, lambda: self.engine.accept_websocket(exchange, websocket), rest)
 
 
 class _RequestTooLarge(Exception):
@@ -428,6 +431,26 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             self._write_frame(encode_text_frame(data))
         else:
             self._write_frame(encode_binary_frame(data))  # type: ignore[arg-type]
+
+    def start(
+        self, response: bytes, accept: Callable[[], WebSocketHandler | None], rest: bytes = b""
+    ) -> None:
+        """Write the 101 ``response`` in one write with what ``accept()`` sends (the OPEN packet).
+
+        ``accept`` hands the connection to the engine and returns its handler (None when
+        refused: the engine closed the connection); ``rest`` is what the client sent
+        after its handshake request, read as the first frames.
+        """
+        self._out = [response]
+        self._reading = True  # whatever accept() sends joins the response
+        try:
+            self.handler = accept()
+        finally:
+            self._reading = False
+        if rest and self.handler is not None:
+            self.data_received(rest)  # writes the response and the replies at its end
+        else:
+            self.flush_writes()
 
     def send_packets(self, packets: Sequence[EncodedPacket]) -> bool:
         """One frame per packet, unless closed or under back-pressure (the broadcast hot path)."""
