@@ -10,7 +10,7 @@ the same encoded packets to every recipient.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from sio._events import EventEmitter
@@ -145,32 +145,41 @@ class Adapter(EventEmitter):
                 excluded.update(members)
         return excluded
 
-    def matching(self, opts: BroadcastOptions) -> list[Socket]:
-        """The sockets a broadcast with ``opts`` reaches, each once (a list: callers may change rooms)."""
+    def matching(self, opts: BroadcastOptions) -> Iterator[Socket]:
+        """The sockets a broadcast with ``opts`` reaches, each once.
+
+        Looked up as the caller goes, as in Node's adapter: a socket that disconnects or
+        leaves the room meanwhile (say, from an outgoing listener of an earlier recipient)
+        is skipped. Callers that change rooms themselves take a list first.
+        """
         sockets = self.nsp.sockets
         if not opts.rooms and not opts.except_:  # everyone: the common broadcast, kept tight
-            get = sockets.get
-            return [socket for sid in self.sids if (socket := get(sid)) is not None]
+            for sid in list(self.sids):
+                socket = sockets.get(sid)
+                if socket is not None:
+                    yield socket
+            return
         excluded = self._except_sids(opts.except_) if opts.except_ else None
-        found: list[Socket] = []
         if opts.rooms:
             seen: set[str] = set()
             for room in opts.rooms:
-                for sid in self.rooms.get(room, ()):
-                    if sid in seen or (excluded and sid in excluded):
+                members = self.rooms.get(room)
+                if not members:
+                    continue
+                for sid in list(members):
+                    if sid in seen or sid not in members or (excluded and sid in excluded):
                         continue
                     socket = sockets.get(sid)
                     if socket is not None:
                         seen.add(sid)
-                        found.append(socket)
+                        yield socket
         else:
-            for sid in self.sids:
+            for sid in list(self.sids):
                 if excluded and sid in excluded:
                     continue
                 socket = sockets.get(sid)
                 if socket is not None:
-                    found.append(socket)
-        return found
+                    yield socket
 
     def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
         """Ids of the sockets in any of ``rooms`` (all sockets when empty)."""
@@ -198,7 +207,7 @@ class Adapter(EventEmitter):
         ack_id = self.nsp._next_ack_id()
         packets = shared(encode_for_engine(packet_type, self.nsp.name, data, ack_id))
         volatile = opts.flags.volatile
-        recipients = self.matching(opts)
+        recipients = list(self.matching(opts))
         for socket in recipients:
             socket._set_ack(ack_id, on_response)
             socket._write_broadcast(packets, data, volatile)
@@ -207,24 +216,24 @@ class Adapter(EventEmitter):
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         """Make the matching sockets join ``rooms``."""
         rooms = list(rooms)
-        for socket in self.matching(opts):
+        for socket in list(self.matching(opts)):
             socket.join(rooms)
 
     def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         """Make the matching sockets leave ``rooms``."""
         rooms = list(rooms)
-        for socket in self.matching(opts):
+        for socket in list(self.matching(opts)):
             for room in rooms:
                 socket.leave(room)
 
     def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
         """Disconnect the matching sockets."""
-        for socket in self.matching(opts):
+        for socket in list(self.matching(opts)):
             socket.disconnect(close)
 
     def fetch_sockets(self, opts: BroadcastOptions) -> list[Socket]:
         """The matching sockets (local ones: the Socket objects themselves)."""
-        return self.matching(opts)
+        return list(self.matching(opts))
 
     def server_side_emit(self, args: list[Any]) -> None:
         """Send an event to the other servers of the cluster: there are none in memory."""

@@ -283,3 +283,68 @@ async def test_websocket_back_pressure_buffers_in_order_and_drops_volatile(sio_s
     assert received == [*range(sent), "after", "everyone"]
     assert not conn._buffer
     assert conn.writable
+
+
+async def test_a_ping_that_overflows_the_backlog_closes_without_arming_the_heartbeat(sio_server) -> None:
+    sockets: asyncio.Queue[sio.Socket] = asyncio.Queue()
+    reasons: asyncio.Queue[str] = asyncio.Queue()
+
+    def setup(io: sio.Server) -> None:
+        @io.on("connection")
+        def on_connection(socket: sio.Socket) -> None:
+            socket.on("disconnect", reasons.put_nowait)
+            sockets.put_nowait(socket)
+
+    blob = "x" * 10_000
+    backlog = len('42["blob","' + blob + '"]')  # exactly the cap: the next byte overflows it
+    running = await sio_server(setup, max_buffered_bytes=backlog, ping_interval=0.05, ping_timeout=20)
+    client = await PollingClient.open(running.port, "/socket.io/")
+    await client.send("40")
+    assert (await client.receive())[0].startswith("40{")
+    socket = await bounded(sockets.get())
+    socket.emit("blob", blob)  # nobody polls: it waits in the buffer, at the cap
+    assert await bounded(reasons.get()) == "transport error"  # the heartbeat's ping overflowed it
+    conn = socket.client.conn
+    assert conn.ready_state == "closed"
+    assert not conn._heartbeat_timer.armed  # nothing keeps the closed session for ping_timeout
+    assert running.app.engine.clients_count == 0
+
+
+async def test_a_socket_that_leaves_or_disconnects_during_a_broadcast_is_skipped(sio_server) -> None:
+    sockets: asyncio.Queue[sio.Socket] = asyncio.Queue()
+
+    def setup(io: sio.Server) -> None:
+        io.on("connection", sockets.put_nowait)
+
+    running = await sio_server(setup)
+    io: sio.Server = running.app
+    clients = []
+    for _ in range(2):
+        ws, _ = await open_websocket(running.port, "/socket.io/")
+        ws.send("40")
+        assert (await ws.recv_packet()).startswith("40{")  # type: ignore[union-attr]
+        clients.append(ws)
+    pair = [await bounded(sockets.get()), await bounded(sockets.get())]
+
+    # Whichever recipient is served first, its outgoing listener (user code run in the middle
+    # of the broadcast) removes the other one, which must then not receive the packet.
+    for me, other in ((0, 1), (1, 0)):
+        pair[me].join("room")
+        pair[me].on_any_outgoing(lambda *args, other=pair[other]: other.leave("room"))
+    io.to("room").emit("to-room")
+    io.emit("marker")
+    first_packets = [await ws.recv_packet() for ws in clients]
+    assert sorted(first_packets) == ['42["marker"]', '42["to-room"]']
+    for i, packet in enumerate(first_packets):
+        if packet == '42["to-room"]':
+            assert await clients[i].recv_packet() == '42["marker"]'
+
+    for me, other in ((0, 1), (1, 0)):
+        pair[me].off_any_outgoing()
+        pair[me].on_any_outgoing(lambda *args, other=pair[other]: other.disconnect())
+    io.emit("to-all")
+    first_packets = [await ws.recv_packet() for ws in clients]
+    assert sorted(first_packets) == ["41", '42["to-all"]']  # one served, the other disconnected by it
+    skipped = clients[first_packets.index("41")]
+    skipped.send("40")  # join the namespace again: the answer comes after anything sent before it
+    assert (await skipped.recv_packet()).startswith("40{")  # type: ignore[union-attr]

@@ -186,6 +186,8 @@ class EngineSocket(EventEmitter):
             self._on_close("ping timeout")
         elif self.ready_state in ("open", "closing"):
             self._write(PINGS)
+            if self.ready_state == "closed":  # the ping overflowed the backlog cap
+                return
             self._awaiting_pong = True
             self._heartbeat_timer.arm(self.server.ping_timeout)
 
