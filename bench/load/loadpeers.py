@@ -58,6 +58,7 @@ SERVERS: dict[str, ServerSpec] = {
             "psio-aiohttp", "python-socketio (aiohttp + uvloop)", _python("psio_server.py", "aiohttp")
         ),
         ServerSpec("sio-asgi", "sio ASGI in Starlette (uvicorn + uvloop)", _python("sio_server.py", "asgi")),
+        ServerSpec("floor", "floor: fixed bytes on bare uvloop (not Socket.IO)", _python("floor_server.py")),
     )
 }
 

@@ -11,7 +11,7 @@ with ``npm ci`` into bench/load/node/node_modules)::
     python bench/load/run.py --from-json bench/load/logs/last-run.json   # re-render a saved run
 
 Scenarios: echo, latency, broadcast, storm, idle, asgi-echo, asgi-broadcast.
-Servers: sio, node, psio-uvicorn, psio-aiohttp, sio-asgi.
+Servers: sio, node, psio-uvicorn, psio-aiohttp, sio-asgi, floor (idle only: the least a ping costs).
 """
 
 from __future__ import annotations

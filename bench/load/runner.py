@@ -164,7 +164,7 @@ def scenarios(duration: float = 5.0, scale: float = 1.0) -> dict[str, Scenario]:
             f"from VmRSS (after the window, minus after the first {min(100, n(10000) // 2)}), CPU per "
             f"ping over a {duration:g} s window.",
             "idle",
-            ALL_SERVERS,
+            (*ALL_SERVERS, "floor"),
             {
                 "connections": n(10000),
                 "baseline": min(100, n(10000) // 2),

@@ -1,4 +1,5 @@
-"""A few seconds of the load harness: tiny echo and storm runs against sio and Node's socket.io.
+"""A few seconds of the load harness: tiny echo and storm runs against sio and Node's socket.io, idle
+against sio and the floor server.
 
 It checks the whole chain (servers started pinned, the raw Engine.IO/Socket.IO
 generator, CPU read from /proc, the report) rather than any speed: every ack and
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.skipif(
 
 ECHO = {"clients": 4, "inflight": 3, "payload": 100, "warmup": 0.2, "duration": 0.6}
 STORM = {"websocket": 60, "polling": 15, "concurrency": 10}
+IDLE = {"connections": 40, "baseline": 10, "settle": 0.1, "duration": 1.5, "concurrency": 10}
 
 
 def _scenario(name: str, params: dict[str, object]) -> Scenario:
@@ -75,3 +77,16 @@ def test_echo_and_storm(tmp_path: Path) -> None:
     text = render([echo, storm], records, command="smoke", environment=["test"], repetitions=1)
     assert "| sio (built-in uvloop front end) |" in text
     assert "echo: ≤ 5 µs server CPU per ack" in text
+
+
+def test_idle_against_sio_and_the_floor(tmp_path: Path) -> None:
+    """The idle scenario, and the floor server it is read against, still run end to end."""
+    idle = _scenario("idle", IDLE)
+    for server in ("sio", "floor"):
+        record = run_once(idle, server, tmp_path)
+        _check_common(record)
+        result = record.result
+        assert result["connections"] == result["open_at_end"] == IDLE["connections"]
+        assert result["pings"] > 0  # the window spans a ping interval
+        assert result["server_us_per_ping"] >= 0  # a few 10 ms ticks at most: there, not precise
+        assert result["rss_kib_per_conn"] > 0
