@@ -187,6 +187,9 @@ def check_targets(tables: dict[str, Table]) -> list[TargetCheck]:
         if value is None:
             checks.append(TargetCheck(target, "not measured", None))
             return
+        if value.median <= 0:  # a short or scaled-down run: less CPU than one 10 ms clock tick
+            checks.append(TargetCheck(target, "0 (below the 10 ms CPU clock tick: too short a run)", None))
+            return
         measured = f"{value.median:.2f} {unit} ({value.low:.2f}{DASH}{value.high:.2f})"
         checks.append(TargetCheck(target, measured, value.median <= goal))
 
