@@ -205,7 +205,11 @@ async def test_a_broadcast_ack_with_no_recipient_completes_after_emit_returns(si
     assert await io.to("empty-room").timeout(1).emit_with_ack("q") == []
 
 
-async def test_a_client_that_stops_reading_is_dropped_at_the_backlog_cap(sio_server) -> None:
+async def idle_polling_socket(sio_server, **options: Any) -> tuple[Any, sio.Socket, asyncio.Queue[str]]:
+    """A server with ``options`` and one polling client joined to ``/`` that then never polls.
+
+    Returns the running server, the server's socket, and a queue of its disconnect reasons.
+    """
     sockets: asyncio.Queue[sio.Socket] = asyncio.Queue()
     reasons: asyncio.Queue[str] = asyncio.Queue()
 
@@ -215,11 +219,15 @@ async def test_a_client_that_stops_reading_is_dropped_at_the_backlog_cap(sio_ser
             socket.on("disconnect", reasons.put_nowait)
             sockets.put_nowait(socket)
 
-    running = await sio_server(setup, max_buffered_bytes=300_000)
+    running = await sio_server(setup, **options)
     client = await PollingClient.open(running.port, "/socket.io/")
     await client.send("40")
     assert (await client.receive())[0].startswith("40{")
-    socket = await bounded(sockets.get())
+    return running, await bounded(sockets.get()), reasons
+
+
+async def test_a_client_that_stops_reading_is_dropped_at_the_backlog_cap(sio_server) -> None:
+    running, socket, reasons = await idle_polling_socket(sio_server, max_buffered_bytes=300_000)
     for _ in range(5):  # nobody polls: everything waits in the buffer
         socket.emit("blob", "x" * 100_000)
     assert await bounded(reasons.get()) == "transport error"
@@ -246,19 +254,25 @@ async def test_handshake_url_is_the_raw_url_and_error_data_comes_from_any_except
     ws.close()
 
 
+async def joined_websockets(sio_server, count: int) -> tuple[sio.Server, list[Any], list[sio.Socket]]:
+    """A server and ``count`` raw WebSocket clients joined to ``/``, one after the other.
+
+    Returns the server, the clients, and the server's sockets in the same order.
+    """
+    sockets: asyncio.Queue[sio.Socket] = asyncio.Queue()
+    running = await sio_server(lambda io: io.on("connection", sockets.put_nowait))
+    clients = []
+    for _ in range(count):
+        ws, _ = await open_websocket(running.port, "/socket.io/")
+        ws.send("40")
+        assert (await ws.recv_packet()).startswith("40{")  # type: ignore[union-attr]
+        clients.append(ws)
+    return running.app, clients, [await bounded(sockets.get()) for _ in range(count)]
+
+
 @pytest.mark.parametrize("frontend", ["uvloop"], indirect=True)  # ASGI servers apply it inside send()
 async def test_websocket_back_pressure_buffers_in_order_and_drops_volatile(sio_server) -> None:
-    sockets: asyncio.Queue[sio.Socket] = asyncio.Queue()
-
-    def setup(io: sio.Server) -> None:
-        io.on("connection", sockets.put_nowait)
-
-    running = await sio_server(setup)
-    io: sio.Server = running.app
-    ws, _ = await open_websocket(running.port, "/socket.io/")
-    ws.send("40")
-    assert (await ws.recv_packet()).startswith("40{")  # type: ignore[union-attr]
-    socket = await bounded(sockets.get())
+    io, [ws], [socket] = await joined_websockets(sio_server, 1)
     conn = socket.client.conn
 
     blob = "x" * 65536
@@ -286,22 +300,11 @@ async def test_websocket_back_pressure_buffers_in_order_and_drops_volatile(sio_s
 
 
 async def test_a_ping_that_overflows_the_backlog_closes_without_arming_the_heartbeat(sio_server) -> None:
-    sockets: asyncio.Queue[sio.Socket] = asyncio.Queue()
-    reasons: asyncio.Queue[str] = asyncio.Queue()
-
-    def setup(io: sio.Server) -> None:
-        @io.on("connection")
-        def on_connection(socket: sio.Socket) -> None:
-            socket.on("disconnect", reasons.put_nowait)
-            sockets.put_nowait(socket)
-
     blob = "x" * 10_000
     backlog = len('42["blob","' + blob + '"]')  # exactly the cap: the next byte overflows it
-    running = await sio_server(setup, max_buffered_bytes=backlog, ping_interval=0.05, ping_timeout=20)
-    client = await PollingClient.open(running.port, "/socket.io/")
-    await client.send("40")
-    assert (await client.receive())[0].startswith("40{")
-    socket = await bounded(sockets.get())
+    running, socket, reasons = await idle_polling_socket(
+        sio_server, max_buffered_bytes=backlog, ping_interval=0.05, ping_timeout=20
+    )
     socket.emit("blob", blob)  # nobody polls: it waits in the buffer, at the cap
     assert await bounded(reasons.get()) == "transport error"  # the heartbeat's ping overflowed it
     conn = socket.client.conn
@@ -311,20 +314,7 @@ async def test_a_ping_that_overflows_the_backlog_closes_without_arming_the_heart
 
 
 async def test_a_socket_that_leaves_or_disconnects_during_a_broadcast_is_skipped(sio_server) -> None:
-    sockets: asyncio.Queue[sio.Socket] = asyncio.Queue()
-
-    def setup(io: sio.Server) -> None:
-        io.on("connection", sockets.put_nowait)
-
-    running = await sio_server(setup)
-    io: sio.Server = running.app
-    clients = []
-    for _ in range(2):
-        ws, _ = await open_websocket(running.port, "/socket.io/")
-        ws.send("40")
-        assert (await ws.recv_packet()).startswith("40{")  # type: ignore[union-attr]
-        clients.append(ws)
-    pair = [await bounded(sockets.get()), await bounded(sockets.get())]
+    io, clients, pair = await joined_websockets(sio_server, 2)
 
     # Whichever recipient is served first, its outgoing listener (user code run in the middle
     # of the broadcast) removes the other one, which must then not receive the packet.
