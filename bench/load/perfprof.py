@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from profiling import interrupt
 
 FREQUENCY = 999  # samples per second
 SYSCALLS = (
@@ -67,14 +68,7 @@ class PerfProfiler:
     def stop(self) -> None:
         """Stop both and let them write their output."""
         processes, self.processes = self.processes, []
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        interrupt(processes, timeout=60)
 
 
 _SELF_LINE = re.compile(r"^\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.+?)\s*$")

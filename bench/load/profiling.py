@@ -25,6 +25,19 @@ RATE = 250  # samples per second
 PY_SPY_MODE = ["--nonblocking"]  # or ["--native"]: see the module docstring
 
 
+def interrupt(processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    """Stop profilers together with SIGINT, so that they write their output; kill any still
+    running after ``timeout`` seconds."""
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def find_py_spy() -> str | None:
     """The py-spy executable beside this Python, or on PATH."""
     beside = Path(sys.executable).parent / "py-spy"
@@ -64,14 +77,8 @@ class Profiler:
     def stop(self) -> None:
         """Stop sampling and let py-spy write its output."""
         process, self.process = self.process, None
-        if process is None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            interrupt([process], timeout=30)
 
 
 _LINE_NUMBER = re.compile(r":\d+\)$")

@@ -255,6 +255,14 @@ class PollingClient:
 # -- WebSocket ---------------------------------------------------------------------------
 
 
+WS_HEADERS = {  # a valid opening handshake, with RFC 6455's sample key
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
+
+
 class RawWebSocket:
     """A client WebSocket written frame by frame."""
 
@@ -272,13 +280,7 @@ class RawWebSocket:
         """Send an opening handshake; return the response and the socket if it was accepted."""
         conn = await RawHttp.connect(port)
         key = base64.b64encode(os.urandom(16)).decode()
-        all_headers = {
-            "Upgrade": "websocket",
-            "Connection": "Upgrade",
-            "Sec-WebSocket-Key": key,
-            "Sec-WebSocket-Version": "13",
-            **(headers or {}),
-        }
+        all_headers = {**WS_HEADERS, "Sec-WebSocket-Key": key, **(headers or {})}
         response = await conn.request("GET", target, all_headers)
         if response.status != 101:
             conn.close()

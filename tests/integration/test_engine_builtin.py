@@ -19,6 +19,7 @@ from sio.engine import EngineServer
 from sio.frontends import builtin
 from tests.integration.rawclient import (
     MASK,
+    WS_HEADERS,
     Bystander,
     PollingClient,
     RawHttp,
@@ -253,14 +254,8 @@ async def test_frames_in_the_upgrade_request_packet_are_not_lost(eio_server) -> 
     """A client that sends its first frame in the same write as the upgrade request."""
     running, eio, sessions = await _server(eio_server)
     conn = await RawHttp.connect(running.port)
-    headers = {
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version": "13",
-    }
     conn.send_raw(
-        render_request("GET", query(transport="websocket"), running.port, headers)
+        render_request("GET", query(transport="websocket"), running.port, WS_HEADERS)
         + encode_frame(OP_TEXT, "4eager", mask=MASK)
     )
     response = await conn.read_response()
@@ -287,14 +282,7 @@ async def test_bad_websocket_handshakes_are_refused(eio_server, headers, status:
     """An invalid opening handshake is refused with an HTTP error and no session."""
     running, eio, sessions = await _server(eio_server)
     conn = await RawHttp.connect(running.port)
-    all_headers = {
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version": "13",
-        **headers,
-    }
-    all_headers = {k: v for k, v in all_headers.items() if v is not None}
+    all_headers = {k: v for k, v in {**WS_HEADERS, **headers}.items() if v is not None}
     response = await conn.request("GET", query(transport="websocket"), all_headers)
     assert response.status == status
     assert await conn.wait_closed() == b""
@@ -310,15 +298,9 @@ async def test_an_upgrade_pipelined_behind_a_request_is_refused(eio_server) -> N
     client = await PollingClient.open(running.port)
     session = await sessions.next()
     conn = await RawHttp.connect(running.port)
-    headers = {
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version": "13",
-    }
     conn.send_raw(
         render_request("GET", client.target(), running.port)
-        + render_request("GET", query(transport="websocket"), running.port, headers)
+        + render_request("GET", query(transport="websocket"), running.port, WS_HEADERS)
     )
     data = await conn.wait_closed()
     conn.close()

@@ -13,6 +13,7 @@ import pytest
 
 from sio.engine import EngineServer
 from tests.integration.rawclient import (
+    WS_HEADERS,
     Bystander,
     ConnectionErrors,
     PollingClient,
@@ -24,13 +25,6 @@ from tests.integration.rawclient import (
     query,
     request,
 )
-
-WS_HEADERS = {
-    "Upgrade": "websocket",
-    "Connection": "Upgrade",
-    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-    "Sec-WebSocket-Version": "13",
-}
 
 ERROR_CASES = {
     # name: (server options, method, request target, code, message)

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sio import _sio_core as core
-from tests.unit.wsframes import MASK, client_frame, close_payload, split_at
+from tests.unit.wsframes import MASK, client_frame, client_streams, close_payload, masks, split_at, texts
 
 OP_CONT = core.OP_CONTINUATION
 OP_TEXT = core.OP_TEXT
@@ -1072,45 +1072,7 @@ def test_handshake_error_defaults_to_400() -> None:
 
 # --- property tests -------------------------------------------------------------------
 
-masks = st.binary(min_size=4, max_size=4)
-texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
 close_codes = st.one_of(st.sampled_from(VALID_CLOSE_CODES), st.integers(3000, 4999))
-
-
-@st.composite
-def client_streams(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, object]]]:
-    """Random messages, randomly fragmented and masked, with control frames in between."""
-    stream = bytearray()
-    expected: list[tuple[int, object]] = []
-    for _ in range(draw(st.integers(0, 6))):
-        kind = draw(st.sampled_from([OP_TEXT, OP_BINARY, OP_TEXT, OP_BINARY, OP_PING, OP_PONG]))
-        if kind in (OP_PING, OP_PONG):
-            payload = draw(st.binary(max_size=125))
-            stream += client_frame(kind, payload, mask=draw(masks))
-            expected.append((kind, payload))
-            continue
-        value: str | bytes
-        if kind == OP_TEXT:
-            value = draw(texts)
-            raw = value.encode()
-        else:
-            value = raw = draw(st.binary(max_size=300))
-        cuts = draw(st.lists(st.integers(0, len(raw)), max_size=4))
-        pieces = split_at(raw, cuts)
-        for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
-            stream += client_frame(kind if i == 0 else OP_CONT, piece, fin=last, mask=draw(masks))
-            if not last and draw(st.booleans()):
-                ping = draw(st.binary(max_size=20))
-                stream += client_frame(OP_PING, ping, mask=draw(masks))
-                expected.append((OP_PING, ping))
-        expected.append((kind, value))
-    if draw(st.booleans()):
-        code = draw(close_codes)
-        reason = draw(st.text(alphabet=st.characters(codec="utf-8"), max_size=30))
-        stream += client_frame(OP_CLOSE, close_payload(code, reason), mask=draw(masks))
-        expected.append((OP_CLOSE, (code, reason)))
-    return bytes(stream), expected
 
 
 @st.composite
@@ -1155,7 +1117,7 @@ def outcome(data: bytes, cuts: list[int], **kwargs: object) -> tuple[list[tuple[
 
 
 @SETTINGS
-@given(client_streams(), st.data())
+@given(client_streams(close_codes), st.data())
 def test_random_messages_survive_random_chunking(stream: tuple[bytes, list], data: st.DataObject) -> None:
     raw, expected = stream
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=8))
@@ -1195,7 +1157,10 @@ def test_arbitrary_input_only_raises_websocket_errors(
 
 
 @SETTINGS
-@given(st.one_of(st.binary(max_size=400), frame_soup(), client_streams().map(lambda s: s[0])), st.data())
+@given(
+    st.one_of(st.binary(max_size=400), frame_soup(), client_streams(close_codes).map(lambda s: s[0])),
+    st.data(),
+)
 def test_outcome_does_not_depend_on_chunking(raw: bytes, data: st.DataObject) -> None:
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=8))
     assert outcome(raw, cuts, max_message_size=64) == outcome(raw, [], max_message_size=64)

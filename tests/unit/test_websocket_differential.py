@@ -46,7 +46,7 @@ from websockets.streams import StreamReader
 from websockets.utils import accept_key
 
 from sio import _sio_core as core
-from tests.unit.wsframes import MASK, client_frame, close_payload, split_at
+from tests.unit.wsframes import MASK, client_frame, client_streams, close_payload, masks, split_at, texts
 
 OP_CONT = core.OP_CONTINUATION
 OP_TEXT = core.OP_TEXT
@@ -192,55 +192,13 @@ def test_reference_utf8_prefix_check(pending: bytes, valid: bool) -> None:
 
 # --- valid streams --------------------------------------------------------------------
 
-masks = st.binary(min_size=4, max_size=4)
-texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
 valid_close_codes = st.one_of(
     st.sampled_from([1000, 1001, 1002, 1003, *range(1007, 1015)]), st.integers(3000, 4999)
 )
 
 
-@st.composite
-def valid_streams(draw: st.DrawFn) -> tuple[bytes, list[Event]]:
-    """Random messages, randomly fragmented and masked, with control frames in between."""
-    stream = bytearray()
-    expected: list[Event] = []
-    for _ in range(draw(st.integers(0, 6))):
-        kind = draw(st.sampled_from([OP_TEXT, OP_BINARY, OP_TEXT, OP_BINARY, OP_PING, OP_PONG]))
-        if kind in (OP_PING, OP_PONG):
-            payload = draw(st.binary(max_size=125))
-            stream += client_frame(kind, payload, mask=draw(masks))
-            expected.append((kind, payload))
-            continue
-        value: str | bytes
-        if kind == OP_TEXT:
-            value = draw(texts)
-            raw = value.encode()
-        else:
-            value = raw = draw(st.binary(max_size=300))
-        pieces = split_at(raw, draw(st.lists(st.integers(0, len(raw)), max_size=4)))
-        for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
-            form = draw(st.sampled_from([None, None, 16, 64]))
-            stream += client_frame(kind if i == 0 else OP_CONT, piece, fin=last, mask=draw(masks), form=form)
-            if not last and draw(st.booleans()):
-                control = draw(st.sampled_from([OP_PING, OP_PONG]))
-                payload = draw(st.binary(max_size=20))
-                stream += client_frame(control, payload, mask=draw(masks))
-                expected.append((control, payload))
-        expected.append((kind, value))
-    if draw(st.booleans()):
-        code = draw(valid_close_codes)
-        reason = draw(st.text(alphabet=st.characters(codec="utf-8"), max_size=30))
-        stream += client_frame(OP_CLOSE, close_payload(code, reason), mask=draw(masks))
-        expected.append((OP_CLOSE, (code, reason)))
-    elif draw(st.booleans()):
-        stream += client_frame(OP_CLOSE, mask=draw(masks))
-        expected.append((OP_CLOSE, (1005, "")))
-    return bytes(stream), expected
-
-
 @SETTINGS
-@given(valid_streams(), st.data())
+@given(client_streams(valid_close_codes), st.data())
 def test_valid_streams_give_the_same_messages(stream: tuple[bytes, list[Event]], data: st.DataObject) -> None:
     raw, expected = stream
     chunks = split_at(raw, data.draw(st.lists(st.integers(0, len(raw)), max_size=8)))
