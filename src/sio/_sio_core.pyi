@@ -189,35 +189,31 @@ class Timer:
         """Disarm; a no-op when not armed."""
 
 class TimerWheel:
-    """Hashed timer wheel driven by whoever owns the clock."""
+    """Hierarchical timer wheel (1 ms ticks by default) driven by whoever owns the clock."""
 
     @property
     def tick(self) -> float:
-        """Seconds per tick."""
-    @property
-    def slots(self) -> int:
-        """Slots in one revolution."""
+        """Seconds per tick (the resolution)."""
     @property
     def count(self) -> int:
         """Armed timers."""
     @property
     def clock(self) -> Callable[[], float]:
         """The time source."""
-    on_wakeup: Callable[[], object] | None
+    on_wakeup: Callable[[float], object] | None
     error_handler: Callable[[BaseException, Timer], object] | None
     def __init__(
         self,
-        tick: float = 0.05,
-        slots: int = 512,
+        tick: float = 0.001,
         clock: Callable[[], float] | None = None,
-        on_wakeup: Callable[[], object] | None = None,
+        on_wakeup: Callable[[float], object] | None = None,
         error_handler: Callable[[BaseException, Timer], object] | None = None,
     ) -> None: ...
     def now(self) -> float:
         """The wheel's clock."""
     def timer(self, callback: Callable[[], object]) -> Timer:
         """Create an idle timer that calls ``callback()`` when it fires."""
-    def next_tick_time(self) -> float:
-        """Start time of the next tick to process."""
+    def next_deadline(self) -> float | None:
+        """When ``advance`` next has something to do, or None when nothing is armed."""
     def advance(self, now: float | None = None) -> int:
         """Fire every timer due by ``now``; return how many fired."""

@@ -22,7 +22,7 @@ from sio._sio_core import (
 )
 from sio.adapter import NO_ROOMS, BroadcastFlags, encode_for_engine
 from sio.broadcast import BroadcastOperator
-from sio.engine.exchange import EncodedPacket
+from sio.engine.exchange import EncodedPacket, parse_query_multi
 from sio.errors import AckTimeoutError
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class Handshake:
     secure: bool
     issued: int
     url: str
-    query: dict[str, str]
+    query: dict[str, str | list[str]]
     auth: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -73,7 +73,7 @@ class Handshake:
             secure=request.secure,
             issued=int(now * 1000),
             url=request.path + ("?" + request.query_string if request.query_string else ""),
-            query=request.query,
+            query=parse_query_multi(request.query_string),
             auth=auth if isinstance(auth, dict) else {},
         )
 

@@ -1,8 +1,9 @@
-"""The asyncio driver of the core's hashed timer wheel.
+"""The asyncio driver of the core's hierarchical timer wheel.
 
 One :class:`LoopTimerWheel` per event loop carries every heartbeat and timeout of
-the server. It asks the loop for one callback per tick, and only while at least
-one timer is armed, so an idle server costs nothing.
+the server. It keeps **one** loop callback, scheduled for the next moment the wheel
+has something due, so that 100,000 armed timers cost one wake-up per distinct due
+millisecond and an idle server sleeps.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+
+import uvloop
 
 from sio._sio_core import Timer, TimerWheel
 
@@ -19,16 +22,19 @@ __all__ = ["LoopTimerWheel"]
 class LoopTimerWheel:
     """A :class:`~sio._sio_core.TimerWheel` advanced by an asyncio loop.
 
-    ``tick`` is the wheel's resolution in seconds: a timer fires no earlier than
-    its deadline and about one tick after it at the latest.
+    ``tick`` is the wheel's resolution in seconds: a timer fires no earlier than its
+    deadline and, on an unloaded loop, within about a tick (plus the loop's own
+    wake-up latency) after it.
     """
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop | None = None, *, tick: float = 0.05, slots: int = 512
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, *, tick: float = 0.001) -> None:
         self.loop = loop if loop is not None else asyncio.get_running_loop()
-        self.wheel = TimerWheel(tick, slots, clock=self.loop.time, on_wakeup=self._wake)
-        self._handle: asyncio.TimerHandle | None = None
+        self.wheel = TimerWheel(tick, clock=self.loop.time, on_wakeup=self._schedule)
+        self._handle: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._wake_at = 0.0  # what _handle was scheduled for
+        # uvloop rounds a delay to the nearest millisecond (it may fire up to half a
+        # millisecond early); round it up instead. The default loop keeps exact times.
+        self._millisecond_timers = isinstance(self.loop, uvloop.Loop)
 
     def timer(self, callback: Callable[[], object]) -> Timer:
         """Create an idle timer that calls ``callback()`` when it fires."""
@@ -39,25 +45,39 @@ class LoopTimerWheel:
         """How many timers are armed."""
         return self.wheel.count
 
+    @property
+    def scheduled(self) -> bool:
+        """Whether a loop callback is scheduled (False exactly when nothing is armed)."""
+        return self._handle is not None
+
+    @property
+    def next_wakeup(self) -> float | None:
+        """The loop time the wheel's one callback is scheduled for (None when none is)."""
+        return self._wake_at if self._handle is not None else None
+
     def close(self) -> None:
-        """Stop ticking (armed timers stay armed but no longer fire)."""
+        """Stop driving the wheel (armed timers stay armed but no longer fire)."""
+        self.wheel.on_wakeup = None
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
 
-    def _wake(self) -> None:
-        if self._handle is None:
-            self._schedule()
+    def _schedule(self, when: float) -> None:
+        """Wake up at ``when`` (loop time) instead of whatever was scheduled."""
+        if self._handle is not None:
+            self._handle.cancel()
+        loop = self.loop
+        self._wake_at = when
+        if self._millisecond_timers:
+            delay = math.ceil((when - loop.time()) * 1000.0 - 1e-6) / 1000.0
+            self._handle = loop.call_later(max(delay, 0.0), self._on_due)
+        else:
+            self._handle = loop.call_at(when, self._on_due)
 
-    def _schedule(self) -> None:
-        tick = self.wheel.tick
-        # The start of the next tick, a hair later so that the loop's clock has
-        # certainly crossed the boundary when the callback runs.
-        when = (math.floor(self.loop.time() / tick) + 1) * tick + tick * 0.01
-        self._handle = self.loop.call_at(when, self._on_tick)
-
-    def _on_tick(self) -> None:
+    def _on_due(self) -> None:
         self._handle = None
-        self.wheel.advance(self.loop.time())
-        if self.wheel.count and self._handle is None:
-            self._schedule()
+        wheel = self.wheel
+        wheel.advance(self.loop.time())
+        when = wheel.next_deadline()
+        if when is not None and wheel.on_wakeup is not None:
+            self._schedule(when)

@@ -33,6 +33,10 @@ from sio._sio_core import (
 from sio.engine import EngineServer, EngineSocket
 
 TIMEOUT = 10.0  # hang guard for every single wait
+# "Never early" checks on differences of two loop times: the subtraction itself rounds (and the
+# timer wheel compares deadlines to within the clock reading's last bits), far below the loop
+# clock's 1 ms resolution.
+CLOCK_SLACK = 1e-9
 MASK = b"abcd"
 SEP = "\x1e"
 

@@ -34,6 +34,31 @@ def parse_query(query_string: str) -> dict[str, str]:
     return fields
 
 
+def parse_query_multi(query_string: str) -> dict[str, str | list[str]]:
+    """The fields of a query string as Node's ``querystring.parse`` gives them: a repeated name
+    collects its values in a list, in order (``a=1&a=2`` gives ``{"a": ["1", "2"]}``).
+
+    This is what ``socket.handshake.query`` holds; the engine's own fields (``EIO``,
+    ``transport``, ``sid``) come from :func:`parse_query`.
+    """
+    fields: dict[str, str | list[str]] = {}
+    for field in query_string.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "%" in field or "+" in field:
+            name = unquote_plus(name)
+            value = unquote_plus(value)
+        previous = fields.get(name)
+        if previous is None:
+            fields[name] = value
+        elif isinstance(previous, list):
+            previous.append(value)
+        else:
+            fields[name] = [previous, value]
+    return fields
+
+
 class HttpExchange(ABC):
     """One HTTP request with a complete body, and the way to answer it (once)."""
 

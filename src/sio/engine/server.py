@@ -262,6 +262,7 @@ class EngineServer(EventEmitter):
             return transport
         socket = self.clients.get(sid)
         if socket is None or socket.upgrading or socket.upgraded or socket.ready_state != "open":
+            # Gone meanwhile, already upgrading or upgraded: close the newcomer, as Node does.
             channel.close(1008, "cannot upgrade this session")
             return None
         socket._start_upgrade(transport)
@@ -281,13 +282,11 @@ class EngineServer(EventEmitter):
             if socket is None:
                 raise EngineRefusal(UNKNOWN_SID)
             if websocket:
-                if (
-                    transport != "websocket"
-                    or socket.transport != "polling"
-                    or socket.upgrading
-                    or not self.allow_upgrades
-                ):
-                    raise EngineRefusal(BAD_REQUEST)  # one upgrade at a time, and only from polling
+                if transport != "websocket" or not self.allow_upgrades:
+                    raise EngineRefusal(BAD_REQUEST)
+                # A second WebSocket for a session that is upgrading or upgraded is not
+                # refused here: as in Node, it gets its 101 and is closed at once
+                # (accept_websocket), and the session it names is untouched.
             elif socket.transport != transport:
                 raise EngineRefusal(BAD_REQUEST)  # transport mismatch
             return
