@@ -10,8 +10,8 @@ bytes out; a timer wheel advanced by whoever owns the clock.
 
 cimport cython
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
-from libc.string cimport memcpy, memchr
-from libc.math cimport floor, ceil, trunc, fabs, isfinite
+from libc.string cimport memcpy
+from libc.math cimport trunc, fabs, isfinite
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport (PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_Check,
@@ -22,9 +22,8 @@ from cpython.dict cimport PyDict_Check, PyDict_CheckExact, PyDict_Next, PyDict_C
 from cpython.list cimport (PyList_Check, PyList_CheckExact, PyList_New, PyList_GET_ITEM, PyList_GET_SIZE,
                           PyList_SET_ITEM)
 from cpython.list cimport PyList_GetSlice
-from cpython.tuple cimport PyTuple_Check, PyTuple_CheckExact, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.sequence cimport PySequence_Fast, PySequence_Fast_ITEMS, PySequence_Fast_GET_SIZE
-from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport (PyUnicode_DecodeUTF8, PyUnicode_Check, PyUnicode_CheckExact,
@@ -42,7 +41,7 @@ cdef extern from "Python.h":
     int PyList_SetSlice(object lst, Py_ssize_t low, Py_ssize_t high, PyObject* items) except -1
 
 from base64 import b64encode as _b64encode, b64decode as _b64decode
-from binascii import a2b_base64 as _a2b_base64, b2a_base64 as _b2a_base64, Error as _BinasciiError
+from binascii import a2b_base64 as _a2b_base64, Error as _BinasciiError
 from hashlib import sha1 as _sha1
 from json import dumps as _json_dumps, loads as _json_loads
 from re import compile as _re_compile

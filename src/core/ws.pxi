@@ -13,8 +13,6 @@ cdef enum:
     _OP_TEXT = 0x1
     _OP_BINARY = 0x2
     _OP_CLOSE = 0x8
-    _OP_PING = 0x9
-    _OP_PONG = 0xA
 
 cdef bytes _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

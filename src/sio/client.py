@@ -69,7 +69,7 @@ class Client:
             return
         try:
             packet = self._decoder.feed(data)
-        except (SocketIOError, TypeError) as exc:
+        except SocketIOError as exc:
             log.debug("undecodable packet from %s: %s", self.id, exc)
             self._on_error(exc)
             return

@@ -422,19 +422,31 @@ class Session:
         return reason
 
 
+def after_call(obj: Any, name: str) -> asyncio.Future[None]:
+    """A future resolved once the next call of the method ``obj.name(...)`` has run.
+
+    The engine's transports have ``__slots__``, so the hook goes on the class, acts for this
+    object only, and removes itself at its first call (other objects' calls pass through).
+    """
+    cls = type(obj)
+    original = cls.__dict__[name]
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def hooked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            if self is obj:
+                setattr(cls, name, original)
+                _settle(future, None)
+
+    setattr(cls, name, hooked)
+    return future
+
+
 async def held_get(client: PollingClient, session: Session) -> asyncio.Task[HttpResponse]:
     """Start a GET and return once the server holds it (a hook on the session's polling transport)."""
-    transport = session.socket._transport
-    arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    on_poll = transport.on_poll  # type: ignore[attr-defined]
-
-    def hooked(exchange: Any) -> None:
-        del transport.on_poll  # type: ignore[attr-defined]
-        on_poll(exchange)
-        if not arrived.done():
-            arrived.set_result(None)
-
-    transport.on_poll = hooked  # type: ignore[attr-defined]
+    arrived = after_call(session.socket._transport, "on_poll")
     task = client.start_get()
     await bounded(arrived)
     return task

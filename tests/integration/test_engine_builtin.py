@@ -26,6 +26,7 @@ from tests.integration.rawclient import (
     RawHttp,
     RawWebSocket,
     Sessions,
+    after_call,
     bounded,
     held_get,
     open_websocket,
@@ -89,15 +90,7 @@ async def test_pipelined_requests_are_answered_in_order(eio_server) -> None:
     client = await PollingClient.open(running.port)
     session = await sessions.next()
     conn = await RawHttp.connect(running.port)
-    arrived = asyncio.get_running_loop().create_future()
-    transport = session.socket._transport
-    on_poll = transport.on_poll
-
-    def hooked(exchange) -> None:
-        on_poll(exchange)
-        arrived.done() or arrived.set_result(None)
-
-    transport.on_poll = hooked
+    arrived = after_call(session.socket._transport, "on_poll")
     conn.send_raw(
         render_request("GET", client.target(), running.port)
         + render_request("GET", "/elsewhere", running.port)

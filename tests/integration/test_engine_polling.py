@@ -17,6 +17,7 @@ from tests.integration.rawclient import (
     PollingClient,
     RawHttp,
     Sessions,
+    after_call,
     bounded,
     held_get,
 )
@@ -197,15 +198,7 @@ async def test_a_client_vanishing_with_a_held_poll_is_a_transport_error(eio_serv
     """The connection of a held GET goes away (FIN or reset): ``transport error``."""
     _, eio, _, bystander, client, session = await _setup(eio_server)
     conn = await RawHttp.connect(client.port)
-    arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    transport = session.socket._transport
-    on_poll = transport.on_poll
-
-    def hooked(exchange) -> None:
-        on_poll(exchange)
-        arrived.set_result(None)
-
-    transport.on_poll = hooked
+    arrived = after_call(session.socket._transport, "on_poll")
     conn.send_request("GET", client.target())
     await bounded(arrived)
     if how == "close":

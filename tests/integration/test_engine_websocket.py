@@ -22,6 +22,7 @@ from tests.integration.rawclient import (
     RawWebSocket,
     Session,
     Sessions,
+    after_call,
     bounded,
     held_get,
     open_websocket,
@@ -264,16 +265,9 @@ async def test_a_failed_upgrade_leaves_the_session_on_polling(eio_server, failur
     client = await PollingClient.open(running.port)
     session = await sessions.next()
     ws = await _probe(running, client, session)
-    closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     transport = session.socket._upgrade_transport
     assert transport is not None
-    on_close = transport.on_close
-
-    def watch(error: bool) -> None:
-        on_close(error)
-        closed.done() or closed.set_result(None)
-
-    transport.on_close = watch  # type: ignore[method-assign]
+    closed = after_call(transport, "on_close")
     if failure == "message before 5":
         ws.send("4too early")
     elif failure == "bad packet":

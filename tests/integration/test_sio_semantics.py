@@ -234,6 +234,21 @@ async def test_a_client_that_stops_reading_is_dropped_at_the_backlog_cap(sio_ser
     assert running.app.engine.clients_count == 0
 
 
+@pytest.mark.parametrize("text", ["x", "€"], ids=["ascii", "three UTF-8 bytes a character"])
+async def test_the_backlog_cap_counts_bytes_on_the_wire_not_characters(sio_server, text: str) -> None:
+    """Three events of 40,000 characters against a 300 kB cap: 120 kB of ASCII fits, while the
+    same characters as "€" are 360 kB on the wire, and drop the client."""
+    running, socket, reasons = await idle_polling_socket(sio_server, max_buffered_bytes=300_000)
+    for _ in range(3):
+        socket.emit("blob", text * 40_000)
+    if text == "x":
+        assert socket.connected and reasons.empty()
+        assert running.app.engine.clients_count == 1
+    else:
+        assert await bounded(reasons.get()) == "transport error"
+        assert running.app.engine.clients_count == 0
+
+
 async def test_handshake_url_is_the_raw_url_and_error_data_comes_from_any_exception(sio_server) -> None:
     class Refused(Exception):
         data: ClassVar[dict[str, bool]] = {"retry": False}

@@ -42,6 +42,15 @@ NOOP = "6"
 CLOSE = "1"
 
 POLL_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
+
+
+def _wire_size(data: str | bytes) -> int:
+    """Bytes a packet takes on the wire: UTF-8 for text (not characters), as is for binary."""
+    if isinstance(data, str) and not data.isascii():  # isascii() is O(1) on a str
+        return len(data.encode())
+    return len(data)
+
+
 POST_HEADERS = [("Content-Type", "text/html")]
 
 
@@ -133,7 +142,7 @@ class EngineSocket(EventEmitter):
         self.flush()
         if self._buffer:
             # Not writable now (no poll held, or back-pressure): the backlog is bounded.
-            self._buffered_bytes += sum(len(packet_data(packet)) for packet in packets)
+            self._buffered_bytes += sum(_wire_size(packet_data(packet)) for packet in packets)
             if self._buffered_bytes > self.server.max_buffered_bytes:
                 self._on_close("transport error", "outgoing buffer over max_buffered_bytes")
 
@@ -304,6 +313,7 @@ class Transport:
 class PollingTransport(Transport):
     """HTTP long-polling: held GETs carry payloads down, POSTs carry them up."""
 
+    __slots__ = ("_closing", "_discarded", "_poll")
     name = "polling"
 
     def __init__(self) -> None:
@@ -419,6 +429,7 @@ class PollingTransport(Transport):
 class WebSocketTransport(Transport, WebSocketHandler):
     """A WebSocket carrying one Engine.IO packet per message."""
 
+    __slots__ = ("_bound", "_closed", "_upgrading", "channel")
     name = "websocket"
 
     def __init__(self, channel: WebSocketChannel) -> None:

@@ -22,6 +22,7 @@ from sio._sio_core import (
     OP_BINARY,
     OP_CLOSE,
     OP_PING,
+    OP_PONG,
     OP_TEXT,
     FrameParser,
     HandshakeError,
@@ -526,7 +527,7 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             if opcode in (OP_TEXT, OP_BINARY):
                 handler.on_message(payload)
             elif opcode == OP_PING:
-                self._write_frame(encode_frame(0xA, payload))
+                self._write_frame(encode_frame(OP_PONG, payload))
             elif opcode == OP_CLOSE:
                 code = payload[0]
                 self.close(1000 if code == 1005 else code)
