@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus
 
 from sio._sio_core import encode_binary_frame, encode_text_frame
 
@@ -38,17 +38,12 @@ def parse_query_multi(query_string: str) -> dict[str, str | list[str]]:
     """The fields of a query string as Node's ``querystring.parse`` gives them: a repeated name
     collects its values in a list, in order (``a=1&a=2`` gives ``{"a": ["1", "2"]}``).
 
-    This is what ``socket.handshake.query`` holds; the engine's own fields (``EIO``,
-    ``transport``, ``sid``) come from :func:`parse_query`.
+    This is what ``socket.handshake.query`` holds (once per connection, so the stdlib's
+    ``parse_qsl``, which decodes exactly as :func:`parse_query` does); the engine's own fields
+    (``EIO``, ``transport``, ``sid``) come from :func:`parse_query`.
     """
     fields: dict[str, str | list[str]] = {}
-    for field in query_string.split("&"):
-        if not field:
-            continue
-        name, _, value = field.partition("=")
-        if "%" in field or "+" in field:
-            name = unquote_plus(name)
-            value = unquote_plus(value)
+    for name, value in parse_qsl(query_string, keep_blank_values=True):
         previous = fields.get(name)
         if previous is None:
             fields[name] = value

@@ -43,15 +43,14 @@ CLOSE = "1"
 
 POLL_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
 
+POST_HEADERS = [("Content-Type", "text/html")]
+
 
 def _wire_size(data: str | bytes) -> int:
     """Bytes a packet takes on the wire: UTF-8 for text (not characters), as is for binary."""
     if isinstance(data, str) and not data.isascii():  # isascii() is O(1) on a str
         return len(data.encode())
     return len(data)
-
-
-POST_HEADERS = [("Content-Type", "text/html")]
 
 
 class EngineSocket(EventEmitter):
