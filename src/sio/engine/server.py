@@ -74,6 +74,7 @@ class EngineServer(EventEmitter):
         ping_interval: float = 25.0,
         ping_timeout: float = 20.0,
         upgrade_timeout: float = 10.0,
+        close_timeout: float = 10.0,
         max_http_buffer_size: int = 1_000_000,
         max_buffered_bytes: int = 4_000_000,
         transports: Iterable[str] = TRANSPORTS,
@@ -88,6 +89,9 @@ class EngineServer(EventEmitter):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.upgrade_timeout = upgrade_timeout
+        # How long a closing connection may take to flush and end (a peer that stops reading
+        # keeps a graceful close waiting forever): then it is aborted and what it held freed.
+        self.close_timeout = close_timeout
         self.max_http_buffer_size = max_http_buffer_size
         # Outgoing backlog per session while its transport cannot write (a client that
         # stops polling, a WebSocket under back-pressure): over it, "transport error".

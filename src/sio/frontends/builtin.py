@@ -26,6 +26,7 @@ from sio._sio_core import (
     OP_TEXT,
     FrameParser,
     HandshakeError,
+    Timer,
     WebSocketError,
     check_websocket_upgrade,
     encode_binary_frame,
@@ -52,6 +53,9 @@ HEADER_TIMEOUT = 10.0  # seconds for a request's headers to arrive (slowloris)
 BODY_TIMEOUT = 30.0  # seconds for a request's body to arrive once its headers did
 KEEP_ALIVE_TIMEOUT = 5.0  # seconds an idle keep-alive connection is kept (Node's default)
 LINGER_TIMEOUT = 2.0  # seconds input is drained after an error answer, so that the client can read it
+# Frames queued for one WebSocket within one loop iteration are written early once they reach this size,
+# so that the transport's buffer (and its back-pressure) sees them: a burst cannot pile up uncounted.
+WRITE_BATCH_LIMIT = 64 * 1024
 
 Fallback = Callable[[HttpExchange], None]
 
@@ -112,6 +116,7 @@ class HttpConnection(asyncio.Protocol):
         "_queue",
         "_timer",
         "_url",
+        "_verifying",
         "engine",
         "fallback",
         "remote_address",
@@ -136,6 +141,7 @@ class HttpConnection(asyncio.Protocol):
         self._lingering = False  # an error was answered: input is drained until the close
         self._closing = False
         self._paused = False
+        self._verifying = False  # reading is paused while the engine decides on an upgrade
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -169,11 +175,17 @@ class HttpConnection(asyncio.Protocol):
         self._closing = True
         self._abort_queued()
 
-    def pause_writing(self) -> None:  # noqa: D102
+    def pause_writing(self) -> None:
+        """Answers pile up unread (a client pipelining requests it never reads): stop reading."""
         self._paused = True
+        if self.transport is not None and not self._closing:
+            self.transport.pause_reading()
 
-    def resume_writing(self) -> None:  # noqa: D102
+    def resume_writing(self) -> None:
+        """The answers drained: read again (unless an upgrade is being decided)."""
         self._paused = False
+        if self.transport is not None and not self._closing and not self._verifying:
+            self.transport.resume_reading()
 
     # -- httptools callbacks --------------------------------------------------------
 
@@ -283,6 +295,9 @@ class HttpConnection(asyncio.Protocol):
         self._timer.cancel()
         if self.transport is not None:
             self.transport.close()
+            # Graceful, but bounded: a peer that never reads keeps the answer in our buffer
+            # and the close waiting; after close_timeout the connection is aborted.
+            self._timer.arm(self.engine.close_timeout)
 
     def _abort_queued(self) -> None:
         """Requests that will never get their answer: tell whoever holds them."""
@@ -291,7 +306,10 @@ class HttpConnection(asyncio.Protocol):
             exchange.aborted()
 
     def _on_timeout(self) -> None:
-        if self._lingering:
+        if self._closing and not self._lingering:  # a close that did not end in time
+            if self.transport is not None:
+                self.transport.abort()
+        elif self._lingering:
             self._close()
         elif self._in_request:  # headers or body too slow (slowloris)
             if self._queue:  # responses are still owed: no room for a 408
@@ -318,6 +336,7 @@ class HttpConnection(asyncio.Protocol):
         assert self.transport is not None
         # Nothing more is read until the engine (and maybe an async allow_request) decides.
         self.transport.pause_reading()
+        self._verifying = True
         self.engine.verify_websocket(
             exchange, lambda refusal: self._finish_upgrade(exchange, accept, rest, refusal)
         )
@@ -325,6 +344,7 @@ class HttpConnection(asyncio.Protocol):
     def _finish_upgrade(
         self, exchange: _Exchange, accept: str, rest: bytes, refusal: EngineRefusal | None
     ) -> None:
+        self._verifying = False
         if self._closing or self.transport is None:
             return  # the client left while the request was being decided
         self.transport.resume_reading()
@@ -335,7 +355,7 @@ class HttpConnection(asyncio.Protocol):
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n\r\n"
         )
-        websocket = WebSocketConnection(self.transport, self.engine.max_http_buffer_size, self._paused)
+        websocket = WebSocketConnection(self.transport, self.engine, self._paused)
         # From now on the transport talks to the WebSocket: reads, back-pressure, connection loss.
         self.transport.set_protocol(websocket)
         # This protocol object is done: nothing may keep it (or what it holds) alive.
@@ -404,17 +424,34 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
     straight here, without a hop through the HTTP protocol object.
     """
 
-    __slots__ = ("_batch", "_closed", "_out", "_parser", "_paused", "_reading", "_transport", "handler")
+    __slots__ = (
+        "_batch",
+        "_close_timer",
+        "_closed",
+        "_engine",
+        "_out",
+        "_out_bytes",
+        "_parser",
+        "_paused",
+        "_reading",
+        "_transport",
+        "handler",
+    )
 
-    def __init__(self, transport: asyncio.Transport, max_message_size: int, paused: bool = False) -> None:
+    def __init__(self, transport: asyncio.Transport, engine: EngineServer, paused: bool = False) -> None:
         self._transport = transport
-        self._parser = FrameParser(max_message_size)
+        self._engine = engine
+        self._parser = FrameParser(engine.max_http_buffer_size)
         self._closed = False
-        self._paused = paused  # the transport's write buffer is over its high-water mark
+        self._paused = False  # the transport's write buffer is over its high-water mark
         self._out: list[bytes] | None = None  # frames waiting for this iteration's write
+        self._out_bytes = 0  # their size
         self._reading = False  # inside data_received: its end writes what it produced
         self._batch = _batch_for_running_loop()
+        self._close_timer: Timer | None = None  # made when a close starts
         self.handler: WebSocketHandler | None = None
+        if paused:
+            self.pause_writing()
 
     @property
     def writable(self) -> bool:
@@ -462,35 +499,51 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             out = self._out = []
             if not self._reading:
                 self._batch.add(self)
+        size = self._out_bytes
         for data in packets:
             if type(data) is SharedPacket:
                 frame = data._frame
-                out.append(frame if frame is not None else data.frame)
+                if frame is None:
+                    frame = data.frame
             elif isinstance(data, str):
-                out.append(encode_text_frame(data))
+                frame = encode_text_frame(data)
             else:
-                out.append(encode_binary_frame(data))  # type: ignore[arg-type]
+                frame = encode_binary_frame(data)  # type: ignore[arg-type]
+            out.append(frame)
+            size += len(frame)
+        self._out_bytes = size
+        if size >= WRITE_BATCH_LIMIT:
+            self.flush_writes()  # may pause writing: the next send then reports not writable
         return True
 
     def _write_frame(self, frame: bytes) -> None:
         out = self._out
         if out is not None:
             out.append(frame)
+            self._out_bytes += len(frame)
+            if self._out_bytes >= WRITE_BATCH_LIMIT:
+                self.flush_writes()
             return
         self._out = [frame]
+        self._out_bytes = len(frame)
         if not self._reading:
             self._batch.add(self)
 
     def flush_writes(self) -> None:
         """Write the frames queued in this iteration, in one call."""
         out, self._out = self._out, None
+        self._out_bytes = 0
         if not out or self._closed:
             return
         # One joined buffer: cheaper than writelines' writev for the usual few small frames.
         self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Send a close frame and close the connection (idempotent)."""
+        """Send a close frame and close the connection (idempotent).
+
+        The close is graceful (what is buffered is written first) but bounded: a peer that
+        does not read it within ``close_timeout`` has its TCP connection aborted.
+        """
         if self._closed:
             return
         self.flush_writes()  # what was sent before the close goes first
@@ -500,6 +553,8 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             with contextlib.suppress(Exception):
                 transport.write(encode_close_frame(code, reason[:100]))
             transport.close()
+            self._close_timer = self._engine.wheel.timer(transport.abort)
+            self._close_timer.arm(self._engine.close_timeout)
 
     def data_received(self, data: bytes) -> None:
         """Parse frames and hand complete messages to the engine; then write the replies at once."""
@@ -541,17 +596,30 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             handler.on_close(True)
 
     def pause_writing(self) -> None:
-        """The transport's write buffer is over its high-water mark."""
+        """The transport's write buffer is over its high-water mark: stop reading too.
+
+        A peer that sends without reading what it is sent (pings whose pongs it never reads,
+        requests whose answers pile up) is then held back by TCP flow control instead of
+        growing our buffers.
+        """
         self._paused = True
+        if not self._closed:
+            with contextlib.suppress(Exception):
+                self._transport.pause_reading()
 
     def resume_writing(self) -> None:
-        """Back-pressure is over."""
+        """Back-pressure is over: read again, and let the engine flush what waited."""
         self._paused = False
+        if not self._closed:
+            with contextlib.suppress(Exception):
+                self._transport.resume_reading()
         if self.handler is not None:
             self.handler.on_drain()
 
     def connection_lost(self, exc: Exception | None = None) -> None:
         """The TCP connection is gone."""
+        if self._close_timer is not None:
+            self._close_timer.cancel()
         self._closed = True
         handler, self.handler = self.handler, None
         if handler is not None:

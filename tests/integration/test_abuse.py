@@ -1,0 +1,184 @@
+"""One client cannot grow the server without bound: back-pressure on every write path, and closes
+that end (the built-in front end).
+
+Each test is a hostile client next to a well-behaved bystander that must not notice. What is
+asserted is structural: the server stopped reading the hostile connection, what it holds for it is
+bounded, a close that the peer never reads ends in an abort; no timing thresholds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from sio._sio_core import OP_PING, OP_TEXT, encode_frame
+from sio.engine import EngineServer
+from sio.frontends import builtin
+from tests.integration.rawclient import (
+    MASK,
+    Bystander,
+    RawHttp,
+    Sessions,
+    after_call,
+    bounded,
+    open_websocket,
+    render_request,
+)
+
+pytestmark = pytest.mark.parametrize("frontend", ["uvloop"])
+
+# What the server may hold for one connection that does not read: the transport's high-water mark
+# (64 KiB on uvloop), a batch written early at WRITE_BATCH_LIMIT, and the replies to one read
+# (at most one pong per 6-byte ping frame of a 256 KiB read). A generous bound, far below the
+# tens of MB the floods below send.
+HELD_BOUND = 2 * 1024 * 1024
+FLOOD_CHUNKS = 800  # of 128 KiB each: at most 100 MiB sent before the server must have stopped reading
+
+
+async def _server(eio_server, **options: Any) -> tuple[Any, EngineServer, Sessions]:
+    running = await eio_server(**options)
+    eio: EngineServer = running.app
+    return running, eio, Sessions(eio, echo=True)
+
+
+def _channel(eio: EngineServer, sid: str) -> builtin.WebSocketConnection:
+    """The server side of a session's WebSocket."""
+    channel = eio.clients[sid]._transport.channel  # type: ignore[attr-defined]
+    assert isinstance(channel, builtin.WebSocketConnection)
+    return channel
+
+
+async def _flood_until(writer: asyncio.StreamWriter, chunk: bytes, done: asyncio.Future[Any]) -> int:
+    """Write ``chunk`` again and again (never reading) until ``done``; return the bytes written."""
+    sent = 0
+    for _ in range(FLOOD_CHUNKS):
+        if done.done():
+            return sent
+        writer.write(chunk)
+        sent += len(chunk)
+        await asyncio.sleep(0)  # a turn for the server (same loop); the flood does not wait for drain
+    raise AssertionError(f"the server kept reading {sent} bytes of flood")
+
+
+async def test_a_ping_flood_that_never_reads_its_pongs_is_held_back(eio_server) -> None:
+    """WebSocket pings sent without ever reading the pongs: once the pongs fill the transport's
+    buffer, the server stops reading that connection (TCP flow control holds the client back), and
+    what it holds for it stays bounded; the bystander is served throughout, and when the flooder
+    leaves everything it held goes."""
+    running, eio, sessions = await _server(eio_server)
+    bystander = await Bystander.join(running.port, sessions)
+    flooder, handshake = await open_websocket(running.port)
+    session = await sessions.next()
+    channel = _channel(eio, handshake["sid"])
+    paused = after_call(channel, "pause_writing")
+    ping = encode_frame(OP_PING, b"p" * 125, mask=MASK)
+    sent = await _flood_until(flooder.conn.writer, ping * (128 * 1024 // len(ping)), paused)
+    transport = channel._transport
+    assert not transport.is_reading()
+    assert transport.get_write_buffer_size() <= HELD_BOUND, (transport.get_write_buffer_size(), sent)
+    await bystander.check()
+    flooder.abort()
+    assert await session.close_reason() == "transport close"
+    assert eio.clients_count == 1
+    await bystander.check()
+
+
+async def test_a_burst_within_one_loop_pass_counts_against_the_backlog_cap(eio_server) -> None:
+    """15 MB sent to a client that does not read, in one synchronous burst: the frames are written
+    early once a batch is large, so the transport's back-pressure applies within the pass, the
+    rest waits in the session's backlog and the cap drops the client (``transport error``); the
+    bystander is untouched."""
+    running, eio, sessions = await _server(eio_server, max_buffered_bytes=1_000_000, close_timeout=0.2)
+    bystander = await Bystander.join(running.port, sessions)
+    reader, handshake = await open_websocket(running.port)
+    session = await sessions.next()
+    channel = _channel(eio, handshake["sid"])
+    lost = after_call(channel, "connection_lost")
+    message = "x" * 1000
+    for _ in range(15_000):
+        session.socket.send(message)
+        if session.closed.done():
+            break
+    assert await session.close_reason() == "transport error"
+    assert channel._transport.get_write_buffer_size() <= HELD_BOUND + 1_000_000
+    # The close frame is stuck behind what the client never read: after close_timeout the
+    # connection is aborted instead of waiting for a reader forever.
+    await bounded(lost)
+    assert channel._transport.is_closing()
+    await bystander.check()
+    reader.abort()
+
+
+async def test_a_close_the_peer_never_reads_is_aborted_after_close_timeout(eio_server) -> None:
+    """The server closes a session (``socket.close()``) whose client has stopped reading with
+    megabytes unread: the graceful close cannot finish, so after ``close_timeout`` the TCP
+    connection is aborted and the server lets go of it."""
+    running, eio, sessions = await _server(eio_server, close_timeout=0.2)
+    bystander = await Bystander.join(running.port, sessions)
+    reader, handshake = await open_websocket(running.port)
+    session = await sessions.next()
+    channel = _channel(eio, handshake["sid"])
+    paused = after_call(channel, "pause_writing")
+    while not paused.done():  # fill every buffer between us and the client that does not read
+        session.socket.send("y" * 60_000)
+        await asyncio.sleep(0)
+    lost = after_call(channel, "connection_lost")
+    session.socket.close()
+    assert await session.close_reason() == "forced close"
+    await bounded(lost)
+    assert eio.clients_count == 1
+    await bystander.check()
+    reader.abort()
+
+
+async def test_pipelined_requests_whose_answers_are_never_read_are_held_back(
+    eio_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP requests pipelined without reading the answers: once the answers fill the transport's
+    buffer, the server stops reading that connection; the bystander is served."""
+    running, _, sessions = await _server(eio_server)
+    bystander = await Bystander.join(running.port, sessions)
+    paused: asyncio.Future[builtin.HttpConnection] = asyncio.get_running_loop().create_future()
+    original = builtin.HttpConnection.pause_writing
+
+    def pause_writing(self: builtin.HttpConnection) -> None:
+        original(self)
+        if not paused.done():
+            paused.set_result(self)
+
+    monkeypatch.setattr(builtin.HttpConnection, "pause_writing", pause_writing)
+    conn = await RawHttp.connect(running.port)
+    request = render_request("GET", "/elsewhere", running.port)  # a 404 each: answers without a session
+    sent = await _flood_until(conn.writer, request * (128 * 1024 // len(request)), paused)
+    http = paused.result()
+    assert http.transport is not None
+    assert not http.transport.is_reading()
+    assert http.transport.get_write_buffer_size() <= HELD_BOUND, (
+        http.transport.get_write_buffer_size(),
+        sent,
+    )
+    await bystander.check()
+    conn.abort()
+
+
+async def test_websocket_frames_of_a_flooder_stop_being_read_while_it_does_not_read(eio_server) -> None:
+    """The same for Engine.IO messages whose echoes are never read: reading stops once the echoes
+    fill the buffer, and resumes when the client reads again (the session survives)."""
+    running, eio, sessions = await _server(eio_server, max_buffered_bytes=50_000_000)
+    flooder, handshake = await open_websocket(running.port)
+    session = await sessions.next()
+    channel = _channel(eio, handshake["sid"])
+    paused = after_call(channel, "pause_writing")
+    frame = encode_frame(OP_TEXT, "4" + "e" * 1000, mask=MASK)
+    await _flood_until(flooder.conn.writer, frame * 128, paused)
+    assert not channel._transport.is_reading()
+    resumed = after_call(channel, "resume_writing")
+    while not resumed.done():  # the client reads again: the server's buffer drains
+        data = await bounded(flooder.conn.reader.read(1 << 20))
+        assert data
+    assert channel._transport.is_reading()
+    assert not session.closed.done()
+    flooder.abort()
+    assert await session.close_reason() == "transport close"
