@@ -9,25 +9,33 @@ bounded, a close that the peer never reads ends in an abort; no timing threshold
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
+import time
 from typing import Any
 
 import pytest
 
-from sio._sio_core import OP_PING, OP_TEXT, encode_frame
+from sio._sio_core import OP_PING, OP_TEXT, FrameParser, encode_frame, encode_text_frame
 from sio.engine import EngineServer
 from sio.frontends import builtin
 from tests.integration.rawclient import (
     MASK,
+    WS_HEADERS,
     Bystander,
     RawHttp,
     Sessions,
     after_call,
     bounded,
     open_websocket,
+    query,
     render_request,
 )
 
 pytestmark = pytest.mark.parametrize("frontend", ["uvloop"])
+
+PING_FRAME = encode_text_frame("2")  # the server's heartbeat ping, as written
 
 # What the server may hold for one connection that does not read: the transport's high-water mark
 # (64 KiB on uvloop), a batch written early at WRITE_BATCH_LIMIT, and the replies to one read
@@ -182,3 +190,87 @@ async def test_websocket_frames_of_a_flooder_stop_being_read_while_it_does_not_r
     assert not session.closed.done()
     flooder.abort()
     assert await session.close_reason() == "transport close"
+
+
+class ThreadedPonger(threading.Thread):
+    """A WebSocket Engine.IO client on a thread of its own, so that it answers pings while the
+    server's loop (which the other test clients share) is blocked. Blocking socket, bounded reads."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:  # the handshake too: the server answers it on the loop meanwhile
+        with contextlib.suppress(OSError):
+            self.sock.sendall(render_request("GET", query(transport="websocket"), self.port, WS_HEADERS))
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += self.sock.recv(4096)
+            assert head.startswith(b"HTTP/1.1 101"), head
+            parser = FrameParser(None, require_mask=False)
+            events = parser.feed(head.split(b"\r\n\r\n", 1)[1])
+            while not self.stopped.is_set():
+                for opcode, payload in events:
+                    if opcode == OP_TEXT and payload == "2":
+                        self.sock.sendall(encode_frame(OP_TEXT, "3", mask=MASK))
+                events = parser.feed(self.sock.recv(65536) or b"")
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.join(10)
+
+
+async def test_a_pong_already_received_is_not_lost_to_a_deadline_a_busy_loop_missed(
+    eio_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop is stalled (as a heavy burst would stall it) right after a ping is written; the
+    client (on a thread of its own) answers at once, but its pong waits unread while the pong's
+    deadline passes. When the loop runs again the deadline fires first; the pong already there must
+    win: the session survives and heartbeats go on (Node would report ping timeout)."""
+    running = await eio_server(ping_interval=0.2, ping_timeout=0.1)
+    eio: EngineServer = running.app
+    sessions = Sessions(eio, echo=True)
+    client = ThreadedPonger(running.port)
+    client.start()
+    try:
+        session = await sessions.next()
+        heartbeats: asyncio.Queue[None] = asyncio.Queue()
+        session.socket.on("heartbeat", lambda: heartbeats.put_nowait(None))
+        await bounded(heartbeats.get())  # one normal round first
+        channel = _channel(eio, session.socket.id)
+        original = builtin.WebSocketConnection.flush_writes
+        stalls: list[bool] = []
+        # The stall runs where a burst from another connection would: in the loop's I/O phase,
+        # reading some other socket, so that the pong arriving meanwhile misses that poll and the
+        # next iteration's timers come first.
+        busy, trigger = socket.socketpair()
+        loop = asyncio.get_running_loop()
+
+        def other_connection_is_busy() -> None:
+            busy.recv(1)
+            stalls.append(True)
+            time.sleep(3 * 0.1)  # the stall itself: three pong timeouts with the loop blocked
+
+        loop.add_reader(busy.fileno(), other_connection_is_busy)
+
+        def flush_then_stall(self: builtin.WebSocketConnection) -> None:
+            carries_ping = self is channel and self._out is not None and PING_FRAME in self._out
+            original(self)
+            if carries_ping and not stalls:
+                trigger.send(b"!")
+
+        monkeypatch.setattr(builtin.WebSocketConnection, "flush_writes", flush_then_stall)
+        await bounded(heartbeats.get())  # the pong that waited through the stall
+        assert stalls, "the loop was not stalled"
+        await bounded(heartbeats.get())  # and the heartbeat goes on
+        assert not session.closed.done(), session.closed.result()
+        loop.remove_reader(busy.fileno())
+        busy.close()
+        trigger.close()
+    finally:
+        client.stop()

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from sio.engine.server import EngineServer
 
 PINGS = (SharedPacket("2"),)  # every heartbeat writes the same, pre-built frame
+# Loop turns between a pong's deadline and the ping timeout, so that the loop polls its sockets
+# once in between: uvloop runs call_soon callbacks before it polls, the default loop after.
+PING_TIMEOUT_HOPS = 2
 PONG_PROBE = "3probe"
 NOOP = "6"
 CLOSE = "1"
@@ -191,13 +194,24 @@ class EngineSocket(EventEmitter):
 
     def _on_heartbeat_timer(self) -> None:
         if self._awaiting_pong:
-            self._on_close("ping timeout")
+            # The pong's deadline passed, but a busy loop may not have read a pong that is already
+            # waiting: decide once the loop has read its input again.
+            self._confirm_ping_timeout(PING_TIMEOUT_HOPS)
         elif self.ready_state in ("open", "closing"):
             self._write(PINGS)
             if self.ready_state == "closed":  # the ping overflowed the backlog cap
                 return
             self._awaiting_pong = True
             self._heartbeat_timer.arm(self.server.ping_timeout)
+
+    def _confirm_ping_timeout(self, hops: int) -> None:
+        """Close with ``ping timeout`` unless a pong arrived meanwhile (the timer is re-armed then)."""
+        if self.ready_state == "closed" or not self._awaiting_pong or self._heartbeat_timer.armed:
+            return
+        if hops:
+            self.server.wheel.loop.call_soon(self._confirm_ping_timeout, hops - 1)
+        else:
+            self._on_close("ping timeout")
 
     def _on_packet(self, packet_type: int, data: str | bytes) -> None:
         if self.ready_state != "open":  # as Node: nothing is delivered once closing
