@@ -274,3 +274,28 @@ async def test_a_pong_already_received_is_not_lost_to_a_deadline_a_busy_loop_mis
         trigger.close()
     finally:
         client.stop()
+
+
+async def test_a_flood_in_one_read_is_handled_in_slices_so_others_get_their_turn(eio_server) -> None:
+    """30,000 tiny messages in one write (one or two reads): the server handles them READ_BUDGET at
+    a time, with reading paused between slices, so a bystander's message sent right after is handled
+    after at most a few slices rather than after the whole flood; every flood message is still
+    handled, in order."""
+    running, _, sessions = await _server(eio_server)
+    bystander = await Bystander.join(running.port, sessions)
+    flooder, _ = await open_websocket(running.port)
+    session = await sessions.next()
+    handled: list[str] = []
+    total = 30_000
+    session.socket.on("message", handled.append)
+    seen_by_bystander: list[int] = []
+    bystander.session.socket.on("message", lambda _: seen_by_bystander.append(len(handled)))
+    flood = b"".join(encode_frame(OP_TEXT, f"4{i}", mask=MASK) for i in range(total))
+    flooder.conn.writer.write(flood)
+    await bystander.check()  # sent right after the flood
+    assert seen_by_bystander[0] <= 3 * builtin.READ_BUDGET < total, (seen_by_bystander[0], total)
+    while len(handled) < total:
+        echo = await flooder.recv()
+        assert isinstance(echo, str)
+    assert handled == [str(i) for i in range(total)]
+    flooder.abort()

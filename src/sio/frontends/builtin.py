@@ -56,6 +56,9 @@ LINGER_TIMEOUT = 2.0  # seconds input is drained after an error answer, so that 
 # Frames queued for one WebSocket within one loop iteration are written early once they reach this size,
 # so that the transport's buffer (and its back-pressure) sees them: a burst cannot pile up uncounted.
 WRITE_BATCH_LIMIT = 64 * 1024
+# Messages of one WebSocket handled in one turn of the loop. A read can hold tens of thousands (a
+# flood of tiny frames); the rest waits, with reading paused, until other connections had their turn.
+READ_BUDGET = 1000
 
 Fallback = Callable[[HttpExchange], None]
 
@@ -425,6 +428,7 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
     """
 
     __slots__ = (
+        "_backlog",
         "_batch",
         "_close_timer",
         "_closed",
@@ -449,6 +453,7 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         self._reading = False  # inside data_received: its end writes what it produced
         self._batch = _batch_for_running_loop()
         self._close_timer: Timer | None = None  # made when a close starts
+        self._backlog: list[tuple[int, Any]] | None = None  # parsed messages over READ_BUDGET
         self.handler: WebSocketHandler | None = None
         if paused:
             self.pause_writing()
@@ -568,6 +573,34 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
                 self._dispatch(exc.events)
                 self._fail(exc.close_code, str(exc))
                 return
+            if self._backlog is not None:  # (only when fed directly: reading is paused meanwhile)
+                self._backlog.extend(events)
+            elif len(events) > READ_BUDGET:
+                self._backlog = events[READ_BUDGET:]
+                self._transport.pause_reading()
+                asyncio.get_running_loop().call_soon(self._next_slice)
+                self._dispatch(events[:READ_BUDGET])
+            else:
+                self._dispatch(events)
+        finally:
+            self._reading = False
+            if self._out is not None:
+                self.flush_writes()
+
+    def _next_slice(self) -> None:
+        """Handle the next READ_BUDGET messages of the backlog; read again once it is empty."""
+        backlog = self._backlog
+        if backlog is None or self._closed:
+            self._backlog = None
+            return
+        events, rest = backlog[:READ_BUDGET], backlog[READ_BUDGET:]
+        self._backlog = rest or None
+        if rest:
+            asyncio.get_running_loop().call_soon(self._next_slice)
+        elif not self._paused:
+            self._transport.resume_reading()
+        self._reading = True
+        try:
             self._dispatch(events)
         finally:
             self._reading = False
@@ -610,7 +643,7 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
     def resume_writing(self) -> None:
         """Back-pressure is over: read again, and let the engine flush what waited."""
         self._paused = False
-        if not self._closed:
+        if not self._closed and self._backlog is None:
             with contextlib.suppress(Exception):
                 self._transport.resume_reading()
         if self.handler is not None:
