@@ -31,6 +31,7 @@ class Client:
         "_connect_timer",
         "_connecting",
         "_decoder",
+        "_dynamic_namespaces",
         "closed",
         "conn",
         "id",
@@ -47,6 +48,7 @@ class Client:
         self.nsps: dict[str, Socket] = {}  # by namespace name
         self.closed = False
         self._connecting: set[str] = set()  # namespaces whose CONNECT is in progress (middlewares)
+        self._dynamic_namespaces = 0  # dynamic children this connection's CONNECTs created
         self._decoder = SioDecoder()
         # Dropped once a namespace is joined (an idle connection keeps no timer of its own here).
         self._connect_timer: Timer | None = server.wheel.timer(self._on_connect_timeout)
@@ -89,20 +91,31 @@ class Client:
             self._close()
 
     def _connect(self, name: str, auth: Any) -> None:
-        nsp = self.server._nsps.get(name)
+        server = self.server
+        nsp = server._nsps.get(name)
         if nsp is not None:
             nsp._add(self, auth, self._on_socket_connected)
             return
-        self.server._check_namespace(name, auth, lambda found: self._after_check(name, auth, found))
+        if (
+            len(name) > server.max_namespace_length
+            or self._dynamic_namespaces >= server.max_dynamic_namespaces_per_client
+        ):
+            self._refuse_namespace(name)
+            return
+        server._check_namespace(name, auth, lambda found: self._after_check(name, auth, found))
 
     def _after_check(self, name: str, auth: Any, nsp: Namespace | None) -> None:
         if self.conn.ready_state != "open" or self.closed:
             return
         if nsp is None:
-            self._connecting.discard(name)
-            self._write(encode_for_engine(SIO_CONNECT_ERROR, name, {"message": "Invalid namespace"}))
+            self._refuse_namespace(name)
         else:
+            self._dynamic_namespaces += 1  # the name did not exist: this connection made it
             nsp._add(self, auth, self._on_socket_connected)
+
+    def _refuse_namespace(self, name: str) -> None:
+        self._connecting.discard(name)
+        self._write(encode_for_engine(SIO_CONNECT_ERROR, name, {"message": "Invalid namespace"}))
 
     def _on_socket_connected(self, socket: Socket) -> None:
         if self._connect_timer is not None:

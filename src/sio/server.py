@@ -45,6 +45,8 @@ class Server:
         transports: Iterable[str] = ("polling", "websocket"),
         static_files: dict[str, str | Path] | None = None,
         cleanup_empty_child_namespaces: bool = False,
+        max_namespace_length: int = 1024,
+        max_dynamic_namespaces_per_client: int = 100,
         **engine_options: Any,
     ) -> None:
         self.static_files = StaticFiles(static_files) if static_files else None
@@ -61,6 +63,11 @@ class Server:
         self._adapter_factory = adapter
         self._nsps: dict[str, Namespace] = {}
         self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
+        # Bounds on what one client can make the server keep (Node has neither): a CONNECT to a
+        # longer name, or one that would create more dynamic children than this for one
+        # connection, gets CONNECT_ERROR "Invalid namespace".
+        self.max_namespace_length = max_namespace_length
+        self.max_dynamic_namespaces_per_client = max_dynamic_namespaces_per_client
         self._parent_nsps: list[ParentNamespace] = []
         self._regex_parents: list[tuple[re.Pattern[str], ParentNamespace]] = []
         self.sockets: Namespace = self.of("/")

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
+import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import sio
 from sio._sio_core import OP_PING, OP_TEXT, FrameParser, encode_frame, encode_text_frame
 from sio.engine import EngineServer
 from sio.frontends import builtin
@@ -24,13 +28,16 @@ from tests.integration.rawclient import (
     MASK,
     WS_HEADERS,
     Bystander,
+    PollingClient,
     RawHttp,
+    RawWebSocket,
     Sessions,
     after_call,
     bounded,
     open_websocket,
     query,
     render_request,
+    request,
 )
 
 pytestmark = pytest.mark.parametrize("frontend", ["uvloop"])
@@ -299,3 +306,71 @@ async def test_a_flood_in_one_read_is_handled_in_slices_so_others_get_their_turn
         assert isinstance(echo, str)
     assert handled == [str(i) for i in range(total)]
     flooder.abort()
+
+
+# -- admission ------------------------------------------------------------------------------------
+
+
+def _listen_backlog(port: int) -> int:
+    """The accept queue's size of the socket listening on ``port`` (``ss``'s Send-Q column)."""
+    out = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True, timeout=10
+    ).stdout.split()
+    return int(out[2])
+
+
+@pytest.mark.parametrize("backlog", [None, 1234])
+async def test_the_listen_backlog_is_uvicorns_by_default_and_configurable(eio_server, backlog) -> None:
+    options = {} if backlog is None else {"backlog": backlog}
+    running = await eio_server(**options)
+    expected = 2048 if backlog is None else backlog
+    assert _listen_backlog(running.port) == min(
+        expected, int(Path("/proc/sys/net/core/somaxconn").read_text())
+    )
+
+
+async def test_max_connections_refuses_new_sessions_cleanly_and_admits_again(eio_server) -> None:
+    """At ``max_connections`` a polling handshake gets 503 and a WebSocket handshake is closed with
+    1013 (Try Again Later); sessions already open are untouched; once one leaves, a new one is in."""
+    running, eio, sessions = await _server(eio_server, max_connections=2)
+    bystander = await Bystander.join(running.port, sessions)
+    polling = await PollingClient.open(running.port)
+    await sessions.next()
+    response = await request(running.port, "GET", query())
+    assert response.status == 503
+    assert response.json() == {"code": 4, "message": "Too many connections"}
+    ws = await RawWebSocket.connect(running.port, query(transport="websocket"))
+    assert await ws.closed_by_server() == (1013, "Too many connections")
+    assert eio.clients_count == 2
+    await bystander.check()
+    await polling.send("1")  # the polling session leaves
+    assert eio.clients_count == 1
+    again = await PollingClient.open(running.port)
+    assert again.sid in eio.clients
+
+
+async def test_namespace_names_and_dynamic_children_per_client_are_bounded(sio_server) -> None:
+    """A CONNECT to an over-long name, or one that would create more dynamic namespaces than
+    ``max_dynamic_namespaces_per_client`` for one connection, gets CONNECT_ERROR (as an unknown
+    namespace does) and the connection stays usable; names that exist are joined as before."""
+    running = await sio_server(
+        lambda io: io.of(re.compile(r"^/dyn-")).on("connection", lambda socket: None),
+        max_namespace_length=40,
+        max_dynamic_namespaces_per_client=2,
+    )
+    io: sio.Server = running.app
+    ws, _ = await open_websocket(running.port, "/socket.io/")
+    long_name = "/dyn-" + "x" * 40
+    ws.send(f"40{long_name},")
+    assert await ws.recv_packet() == f'44{long_name},{{"message":"Invalid namespace"}}'
+    for n in (1, 2):
+        ws.send(f"40/dyn-{n},")
+        assert (await ws.recv_packet()).startswith(f'40/dyn-{n},{{"sid":')
+    ws.send("40/dyn-3,")
+    assert await ws.recv_packet() == '44/dyn-3,{"message":"Invalid namespace"}'
+    assert "/dyn-3" not in io._nsps and long_name not in io._nsps
+    other, _ = await open_websocket(running.port, "/socket.io/")
+    other.send("40/dyn-1,")  # exists: joining it creates nothing
+    assert (await other.recv_packet()).startswith('40/dyn-1,{"sid":')
+    ws.send("40")
+    assert (await ws.recv_packet()).startswith('40{"sid":')

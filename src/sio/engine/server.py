@@ -47,14 +47,17 @@ ERROR_MESSAGES = {
 AllowRequest = Callable[[HttpExchange], "bool | Awaitable[bool]"]
 
 
+SERVER_FULL = "Too many connections"
+
+
 class EngineRefusal(Exception):
     """A request the engine answers with an Engine.IO error (code, message, HTTP status)."""
 
-    def __init__(self, code: int, message: str | None = None) -> None:
+    def __init__(self, code: int, message: str | None = None, status: int | None = None) -> None:
         super().__init__(message or ERROR_MESSAGES[code])
         self.code = code
         self.message = message or ERROR_MESSAGES[code]
-        self.status = 403 if code == FORBIDDEN else 400
+        self.status = status if status is not None else 403 if code == FORBIDDEN else 400
 
     def body(self) -> bytes:
         """The JSON error body Node sends."""
@@ -84,6 +87,8 @@ class EngineServer(EventEmitter):
         cors_credentials: bool = True,
         cookie: bool | str | dict[str, Any] = False,
         path: str = "/engine.io/",
+        backlog: int = 2048,
+        max_connections: int | None = None,
     ) -> None:
         super().__init__()
         self.ping_interval = ping_interval
@@ -111,6 +116,10 @@ class EngineServer(EventEmitter):
         self.cors_credentials = cors_credentials
         self.cookie = cookie
         self.path = "/" + path.strip("/") + "/"
+        # Admission: the listen backlog of the built-in front end (uvicorn's default), and an
+        # optional cap on open sessions (new handshakes over it: 503, or a WebSocket closed 1013).
+        self.backlog = backlog
+        self.max_connections = max_connections
         self.clients: dict[str, EngineSocket] = {}
         self._wheel: LoopTimerWheel | None = None
         self._servers: list[asyncio.AbstractServer] = []
@@ -201,6 +210,9 @@ class EngineServer(EventEmitter):
             return
         sid = exchange.query.get("sid")
         if not sid:
+            if self._full():
+                self._refuse(exchange, EngineRefusal(FORBIDDEN, SERVER_FULL, status=503), [])
+                return
             self._handshake(exchange, None)
             return
         transport = self.clients[sid]._transport
@@ -259,6 +271,10 @@ class EngineServer(EventEmitter):
         transport = WebSocketTransport(channel)
         sid = exchange.query.get("sid")
         if not sid:
+            if self._full():
+                self.emit("connection_error", exchange, EngineRefusal(FORBIDDEN, SERVER_FULL, status=503))
+                channel.close(1013, SERVER_FULL)  # "Try Again Later"
+                return None
             if exchange.authorized:
                 self._open_session(exchange, transport)
             else:  # not verified before the 101: ask allow_request now
@@ -381,6 +397,10 @@ class EngineServer(EventEmitter):
             socket._transport.on_poll(exchange)  # type: ignore[attr-defined]
         socket._open(open_packet)
         self.emit("connection", socket)
+
+    def _full(self) -> bool:
+        """Whether a new session would go over ``max_connections``."""
+        return self.max_connections is not None and len(self.clients) >= self.max_connections
 
     def _forget(self, socket: EngineSocket) -> None:
         if self.clients.get(socket.id) is socket:

@@ -664,7 +664,9 @@ async def serve(
 ) -> asyncio.AbstractServer:
     """Start listening on the running loop."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: HttpConnection(engine, fallback), host, port)
+    return await loop.create_server(
+        lambda: HttpConnection(engine, fallback), host, port, backlog=engine.backlog
+    )
 
 
 class Servable(Protocol):
