@@ -374,3 +374,24 @@ async def test_namespace_names_and_dynamic_children_per_client_are_bounded(sio_s
     assert (await other.recv_packet()).startswith('40/dyn-1,{"sid":')
     ws.send("40")
     assert (await ws.recv_packet()).startswith('40{"sid":')
+
+
+async def test_pipelined_handshakes_on_one_connection_are_capped(eio_server) -> None:
+    """40 handshakes pipelined on one keep-alive connection: the first MAX_HANDSHAKES_PER_CONNECTION
+    open sessions, the next gets 429 and the connection is closed; a fresh connection is served."""
+    running, eio, sessions = await _server(eio_server)
+    bystander = await Bystander.join(running.port, sessions)
+    conn = await RawHttp.connect(running.port)
+    conn.send_raw(render_request("GET", query(), running.port) * 40)
+    cap = builtin.MAX_HANDSHAKES_PER_CONNECTION
+    for _ in range(cap):
+        response = await conn.read_response()
+        assert response.status == 200 and response.packets()[0].startswith("0{")
+    refused = await conn.read_response()
+    assert refused.status == 429
+    assert refused.headers["connection"] == "close"
+    await conn.wait_closed()
+    assert eio.clients_count == cap + 1  # and the bystander's
+    await bystander.check()
+    fresh = await PollingClient.open(running.port)
+    assert fresh.sid in eio.clients

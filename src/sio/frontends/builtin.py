@@ -51,6 +51,10 @@ log = logging.getLogger("sio.http")
 MAX_HEADER_BYTES = 16 * 1024  # Node's default --max-http-header-size
 HEADER_TIMEOUT = 10.0  # seconds for a request's headers to arrive (slowloris)
 BODY_TIMEOUT = 30.0  # seconds for a request's body to arrive once its headers did
+# Engine.IO handshakes one HTTP connection may make (a browser's keep-alive connection carries a few,
+# one per tab). Pipelined handshakes beyond it get 429 and the connection is closed: one connection
+# cannot create sessions by the thousand.
+MAX_HANDSHAKES_PER_CONNECTION = 16
 KEEP_ALIVE_TIMEOUT = 5.0  # seconds an idle keep-alive connection is kept (Node's default)
 LINGER_TIMEOUT = 2.0  # seconds input is drained after an error answer, so that the client can read it
 # Frames queued for one WebSocket within one loop iteration are written early once they reach this size,
@@ -110,6 +114,7 @@ class HttpConnection(asyncio.Protocol):
         "_body_limit",
         "_body_size",
         "_closing",
+        "_handshakes",
         "_header_bytes",
         "_headers",
         "_in_request",
@@ -145,6 +150,7 @@ class HttpConnection(asyncio.Protocol):
         self._closing = False
         self._paused = False
         self._verifying = False  # reading is paused while the engine decides on an upgrade
+        self._handshakes = 0  # Engine.IO handshakes made on this connection
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -165,7 +171,7 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserCallbackError as exc:
             # httptools wraps what our callbacks raise; the original is the context.
             error = exc.__context__
-            if isinstance(error, _RequestTooLarge):
+            if isinstance(error, _RequestRefused):
                 self._fail(error.status, error.message)
             else:
                 log.error("error while handling a request", exc_info=error)
@@ -218,7 +224,7 @@ class HttpConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:  # noqa: D102
         self._body_size += len(body)
         if self._body_size > self._body_limit:
-            raise _RequestTooLarge(413, "Payload Too Large")
+            raise _RequestRefused(413, "Payload Too Large")
         self._body.append(body)
 
     def on_message_complete(self) -> None:  # noqa: D102
@@ -227,8 +233,13 @@ class HttpConnection(asyncio.Protocol):
         if self._parser.should_upgrade():
             return  # feed_data raises HttpParserUpgrade next: see _upgrade
         exchange = self._make_exchange(_Exchange, body=b"".join(self._body))
+        engine_request = self.engine.handles_path(exchange.path)
+        if engine_request and not exchange.query.get("sid"):
+            self._handshakes += 1
+            if self._handshakes > MAX_HANDSHAKES_PER_CONNECTION:
+                raise _RequestRefused(429, "Too Many Requests")
         self._queue.append(exchange)
-        if self.engine.handles_path(exchange.path):
+        if engine_request:
             self.engine.handle_request(exchange)
         elif self.fallback is not None:
             self.fallback(exchange)
@@ -255,7 +266,7 @@ class HttpConnection(asyncio.Protocol):
     def _count_header_bytes(self, n: int) -> None:
         self._header_bytes += n
         if self._header_bytes > MAX_HEADER_BYTES:
-            raise _RequestTooLarge(431, "Request Header Fields Too Large")
+            raise _RequestRefused(431, "Request Header Fields Too Large")
 
     def _flush_responses(self) -> None:
         transport = self.transport
@@ -373,7 +384,9 @@ class HttpConnection(asyncio.Protocol):
         websocket.start(response, lambda: self.engine.accept_websocket(exchange, websocket), rest)
 
 
-class _RequestTooLarge(Exception):
+class _RequestRefused(Exception):
+    """Raised from a parser callback: answer ``status`` with ``message`` and close the connection."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
