@@ -1,0 +1,85 @@
+"""Run every fuzz target for a bounded time (CI: ``python fuzz/run.py --seconds 20``).
+
+Seeds come from byte vectors written here at run time (a valid frame, payload, packet and request
+of each kind), so no corpus is committed; longer runs keep their corpus where ``--corpus`` says:
+
+    python fuzz/run.py --seconds 3600 --corpus /tmp/sio-fuzz-corpus      # an hour each
+    python fuzz/run.py --only http_requests --seconds 600
+
+A finding makes the run exit non-zero; libFuzzer writes the input as ``crash-*`` in the
+current directory (reproduce with ``python fuzz/targets.py TARGET crash-...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from sio._sio_core import OP_TEXT, encode_frame  # noqa: E402
+
+SEEDS: dict[str, list[bytes]] = {
+    "ws_frames": [
+        b"\x00" + encode_frame(OP_TEXT, "4hello", mask=b"abcd"),
+        b"\x03" + encode_frame(OP_TEXT, "é" * 40, mask=b"abcd") + encode_frame(0x9, b"p", mask=b"abcd"),
+    ],
+    "eio_packets": [b"4hello\x1e2\x1ebAQID", b"0{}", b"3probe"],
+    "sio_packets": [
+        b'\x01\x0842["chat",{"a":1}]',
+        b'\x01\x1e451-["up",{"_placeholder":true,"num":0}]\x00\x04abcd',
+    ],
+    "http_requests": [
+        b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /engine.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nContent-Length: 2\r\n\r\n40",
+        b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    ],
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=20, help="per target")
+    parser.add_argument("--only", action="append", help="a target name (repeatable)")
+    parser.add_argument("--corpus", type=Path, help="keep each target's corpus under this folder")
+    args = parser.parse_args()
+    failed = []
+    for name in args.only or list(SEEDS):
+        corpus = (args.corpus / name) if args.corpus else Path(tempfile.mkdtemp(prefix=f"sio-fuzz-{name}-"))
+        corpus.mkdir(parents=True, exist_ok=True)
+        for i, seed in enumerate(SEEDS[name]):
+            (corpus / f"seed-{i}").write_bytes(seed)
+        command = [
+            sys.executable,
+            str(HERE / "targets.py"),
+            name,
+            f"-max_total_time={args.seconds}",
+            "-rss_limit_mb=2048",
+            "-max_len=4096",
+            "-print_final_stats=1",
+            str(corpus),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True)
+        stats = [
+            line
+            for line in result.stderr.splitlines()
+            if line.startswith(("stat::number_of_executed_units", "Done"))
+        ]
+        print(f"fuzz {name}: exit {result.returncode}; {'; '.join(stats) or result.stderr[-400:]}")
+        if result.returncode != 0:
+            print(result.stderr[-4000:])
+            failed.append(name)
+    print(
+        f"fuzz: {len(SEEDS) if not args.only else len(args.only)} targets, {len(failed)} failed"
+        + (f": {', '.join(failed)}" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
