@@ -149,7 +149,6 @@ def lateness(n: int, window: float, kind: str) -> dict[str, Any]:
         offsets = [rng.randrange(round(window * 1000)) / 1000.0 for _ in range(n)]
         start = loop.time() + 0.2 + n * 5e-6
         deadlines = [start + offset for offset in offsets]
-        keep = []
         for deadline in deadlines:
             # Deadlines on the loop's clock; uvloop's loop.time() is the same CLOCK_MONOTONIC
             # truncated to the millisecond, so a monotonic reading minus the deadline is the
@@ -157,7 +156,6 @@ def lateness(n: int, window: float, kind: str) -> dict[str, Any]:
             if driver is not None:
                 timer = driver.timer(make(deadline))
                 timer.arm_at(deadline)
-                keep.append(timer)
             else:
                 loop.call_at(deadline, make(deadline))
         await done

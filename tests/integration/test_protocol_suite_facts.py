@@ -224,3 +224,19 @@ async def test_handshake_query_keeps_repeated_names_as_a_list(sio_server) -> Non
     assert received["a"] == ["1", "2", "€"]
     assert received["b"] == "x y"
     assert received["EIO"] == "4" and received["transport"] == "polling"
+
+
+async def test_a_websocket_for_a_session_that_began_on_websocket_is_closed_not_upgraded(
+    eio_server, node_peers
+) -> None:
+    """Only a polling session upgrades: a second WebSocket naming a session opened over WebSocket
+    gets its 101 and a close, and the first one keeps the session."""
+    running = await eio_server()
+    eio: EngineServer = running.app
+    sessions = Sessions(eio, echo=True)
+    ws, handshake = await open_websocket(running.port)
+    session = await sessions.next()
+    await _rival_is_accepted_then_closed(node_peers, running, handshake["sid"])
+    assert not session.socket.upgrading and session.socket.transport == "websocket"
+    await ws.roundtrip("still mine")
+    assert eio.clients_count == 1

@@ -281,8 +281,14 @@ class EngineServer(EventEmitter):
                 self._handshake(exchange, transport)
             return transport
         socket = self.clients.get(sid)
-        if socket is None or socket.upgrading or socket.upgraded or socket.ready_state != "open":
-            # Gone meanwhile, already upgrading or upgraded: close the newcomer, as Node does.
+        if (
+            socket is None
+            or socket.upgrading
+            or socket.transport != "polling"
+            or socket.ready_state != "open"
+        ):
+            # Gone meanwhile, already upgrading, or on WebSocket already (upgraded, or opened
+            # that way): close the newcomer, as Node does; only a polling session upgrades.
             channel.close(1008, "cannot upgrade this session")
             return None
         socket._start_upgrade(transport)

@@ -596,9 +596,7 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             else:
                 self._dispatch(events)
         finally:
-            self._reading = False
-            if self._out is not None:
-                self.flush_writes()
+            self._end_read()
 
     def _next_slice(self) -> None:
         """Handle the next READ_BUDGET messages of the backlog; read again once it is empty."""
@@ -616,9 +614,13 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         try:
             self._dispatch(events)
         finally:
-            self._reading = False
-            if self._out is not None:
-                self.flush_writes()
+            self._end_read()
+
+    def _end_read(self) -> None:
+        """A read (or a slice of one) is handled: write what it produced, in one call."""
+        self._reading = False
+        if self._out is not None:
+            self.flush_writes()
 
     def _dispatch(self, events: list[tuple[int, Any]]) -> None:
         handler = self.handler
