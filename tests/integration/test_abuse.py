@@ -178,6 +178,46 @@ async def test_pipelined_requests_whose_answers_are_never_read_are_held_back(
     conn.abort()
 
 
+async def test_requests_pipelined_behind_a_held_poll_wait_their_turn_with_reading_stopped(
+    eio_server,
+) -> None:
+    """One request is in progress per connection: requests pipelined behind a held poll are not
+    handled, and once one waits the rest of the input stays unparsed and reading stops (what waits
+    is bounded by one parse slice); when the poll is answered, every request is answered, in order,
+    and nothing is lost."""
+    running, _, sessions = await _server(eio_server)
+    bystander = await Bystander.join(running.port, sessions)
+    client = await PollingClient.open(running.port)
+    session = await sessions.next()
+    conn = await RawHttp.connect(running.port)
+    arrived = after_call(session.socket._transport, "on_poll")
+    conn.send_raw(render_request("GET", client.target(), running.port))
+    await bounded(arrived)
+    http: builtin.HttpConnection = session.socket._transport._poll._conn
+    piped = render_request("GET", "/elsewhere", running.port)  # a 404 each, if it were handled
+    count = 4 * builtin.PARSE_SLICE // len(piped) + 1
+    read = after_call(http, "_feed")  # (uvloop calls a data_received bound at connection_made)
+    conn.send_raw(piped * count)
+    await bounded(read)  # the first read: it leaves requests waiting, so what follows is held
+    while not http._held:
+        read = after_call(http, "_feed")
+        await bounded(read)
+    assert http._held, "the input behind the waiting requests was parsed anyway"
+    assert not http.transport.is_reading()
+    waiting = http._queue[1:]
+    assert waiting and not any(exchange.handled for exchange in waiting)
+    assert len(waiting) <= builtin.PARSE_SLICE // len(piped) + 1
+    await bystander.check()
+    session.socket.send("now")
+    first = await conn.read_response()
+    assert (first.status, first.packets()) == (200, ["4now"])
+    for _ in range(count):
+        assert (await conn.read_response()).status == 404
+    assert http.transport.is_reading() and not http._held and not http._queue
+    conn.close()
+    await bystander.check()
+
+
 async def test_websocket_frames_of_a_flooder_stop_being_read_while_it_does_not_read(eio_server) -> None:
     """The same for Engine.IO messages whose echoes are never read: reading stops once the echoes
     fill the buffer, and resumes when the client reads again (the session survives)."""
@@ -347,6 +387,22 @@ async def test_max_connections_refuses_new_sessions_cleanly_and_admits_again(eio
     assert eio.clients_count == 1
     again = await PollingClient.open(running.port)
     assert again.sid in eio.clients
+
+
+async def test_a_handshake_rate_limit_refuses_the_excess_cleanly(eio_server) -> None:
+    """With ``max_handshake_rate`` (here one per 1,000 s, so only the first gets a token) a further
+    polling handshake gets 503 with ``Retry-After`` and a WebSocket handshake is closed 1013; the
+    sessions already open (and their requests, which are not handshakes) are untouched."""
+    running, eio, sessions = await _server(eio_server, max_handshake_rate=0.001)
+    bystander = await Bystander.join(running.port, sessions)
+    response = await request(running.port, "GET", query())
+    assert response.status == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json() == {"code": 4, "message": "Too many handshakes, try again later"}
+    ws = await RawWebSocket.connect(running.port, query(transport="websocket"))
+    assert await ws.closed_by_server() == (1013, "Too many handshakes, try again later")
+    assert eio.clients_count == 1
+    await bystander.check()
 
 
 async def test_namespace_names_and_dynamic_children_per_client_are_bounded(sio_server) -> None:

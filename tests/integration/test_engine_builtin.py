@@ -84,8 +84,9 @@ async def test_connection_close_is_honoured(eio_server) -> None:
 
 
 async def test_pipelined_requests_are_answered_in_order(eio_server) -> None:
-    """A held poll, then a 404, an error and a POST, all in one write: the later answers wait
-    for the poll, then everything comes back in request order."""
+    """A held poll, then a 404, an error and a POST, all in one write: one request is in progress
+    at a time (as h11), so the later ones wait for the poll's answer, then all are answered in
+    request order."""
     running, eio, sessions = await _server(eio_server, echo=False)
     client = await PollingClient.open(running.port)
     session = await sessions.next()
@@ -98,13 +99,16 @@ async def test_pipelined_requests_are_answered_in_order(eio_server) -> None:
         + render_request("POST", client.target(), running.port, body="4piped")
     )
     await bounded(arrived)
-    assert await session.message() == "piped"  # handled at once, answered in turn
+    http = session.socket._transport._poll._conn  # the server side of ``conn``
+    assert [exchange.handled for exchange in http._queue] == [True, False, False, False]
+    assert session.messages.empty()  # the POST waits its turn
     session.socket.send("for the poll")
     first = await conn.read_response()
     assert (first.status, first.packets()) == (200, ["4for the poll"])
     assert (await conn.read_response()).status == 404
     assert (await conn.read_response()).json()["code"] == 1
     assert (await conn.read_response()).body == b"ok"
+    assert await session.message() == "piped"
     conn.close()
     assert eio.clients_count == 1
 

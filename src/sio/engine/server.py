@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -48,6 +49,7 @@ AllowRequest = Callable[[HttpExchange], "bool | Awaitable[bool]"]
 
 
 SERVER_FULL = "Too many connections"
+HANDSHAKE_RATE_EXCEEDED = "Too many handshakes, try again later"
 
 
 class EngineRefusal(Exception):
@@ -89,6 +91,7 @@ class EngineServer(EventEmitter):
         path: str = "/engine.io/",
         backlog: int = 2048,
         max_connections: int | None = None,
+        max_handshake_rate: float | None = None,
     ) -> None:
         super().__init__()
         self.ping_interval = ping_interval
@@ -120,6 +123,13 @@ class EngineServer(EventEmitter):
         # optional cap on open sessions (new handshakes over it: 503, or a WebSocket closed 1013).
         self.backlog = backlog
         self.max_connections = max_connections
+        # Optional cap on new sessions per second, a token bucket holding one second's worth:
+        # a reconnect storm or a handshake flood is refused cleanly instead of queueing up.
+        if max_handshake_rate is not None and max_handshake_rate <= 0:
+            raise ValueError(f"max_handshake_rate must be positive, not {max_handshake_rate}")
+        self.max_handshake_rate = max_handshake_rate
+        self._handshake_tokens = max(1.0, max_handshake_rate or 0.0)
+        self._handshake_tokens_at = 0.0
         self.clients: dict[str, EngineSocket] = {}
         self._wheel: LoopTimerWheel | None = None
         self._servers: list[asyncio.AbstractServer] = []
@@ -210,8 +220,9 @@ class EngineServer(EventEmitter):
             return
         sid = exchange.query.get("sid")
         if not sid:
-            if self._full():
-                self._refuse(exchange, EngineRefusal(FORBIDDEN, SERVER_FULL, status=503), [])
+            refused = self._admission_refusal()
+            if refused is not None:
+                self._refuse(exchange, EngineRefusal(FORBIDDEN, refused, status=503), [("Retry-After", "1")])
                 return
             self._handshake(exchange, None)
             return
@@ -271,9 +282,10 @@ class EngineServer(EventEmitter):
         transport = WebSocketTransport(channel)
         sid = exchange.query.get("sid")
         if not sid:
-            if self._full():
-                self.emit("connection_error", exchange, EngineRefusal(FORBIDDEN, SERVER_FULL, status=503))
-                channel.close(1013, SERVER_FULL)  # "Try Again Later"
+            refused = self._admission_refusal()
+            if refused is not None:
+                self.emit("connection_error", exchange, EngineRefusal(FORBIDDEN, refused, status=503))
+                channel.close(1013, refused)  # "Try Again Later"
                 return None
             if exchange.authorized:
                 self._open_session(exchange, transport)
@@ -404,9 +416,24 @@ class EngineServer(EventEmitter):
         socket._open(open_packet)
         self.emit("connection", socket)
 
-    def _full(self) -> bool:
-        """Whether a new session would go over ``max_connections``."""
-        return self.max_connections is not None and len(self.clients) >= self.max_connections
+    def _admission_refusal(self) -> str | None:
+        """Why a new session may not open now (``max_connections``, ``max_handshake_rate``), if so.
+
+        Admitting takes a token from the rate bucket: call once per handshake.
+        """
+        if self.max_connections is not None and len(self.clients) >= self.max_connections:
+            return SERVER_FULL
+        rate = self.max_handshake_rate
+        if rate is None:
+            return None
+        now = time.monotonic()
+        refilled = self._handshake_tokens + (now - self._handshake_tokens_at) * rate
+        self._handshake_tokens = min(max(1.0, rate), refilled)
+        self._handshake_tokens_at = now
+        if self._handshake_tokens < 1.0:
+            return HANDSHAKE_RATE_EXCEEDED
+        self._handshake_tokens -= 1.0
+        return None
 
     def _forget(self, socket: EngineSocket) -> None:
         if self.clients.get(socket.id) is socket:

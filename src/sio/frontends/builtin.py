@@ -1,9 +1,10 @@
 """The built-in front end: HTTP/1.1 (httptools) and WebSocket (our Cython codec) on uvloop.
 
 One :class:`HttpConnection` protocol per TCP connection parses requests in
-``data_received`` with callbacks (no task per request), answers them in order
-(keep-alive, pipelining), bounds header and body sizes, drops a client whose
-headers never complete, and switches to WebSocket framing on an accepted upgrade.
+``data_received`` with callbacks (no task per request), handles them one at a time
+and answers them in order (keep-alive, pipelining), bounds header and body sizes,
+drops a client whose headers never complete, and switches to WebSocket framing on an
+accepted upgrade.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ WRITE_BATCH_LIMIT = 64 * 1024
 # Messages of one WebSocket handled in one turn of the loop. A read can hold tens of thousands (a
 # flood of tiny frames); the rest waits, with reading paused, until other connections had their turn.
 READ_BUDGET = 1000
+# Input of an HTTP connection is parsed in slices of this size. Requests are handled one at a time
+# (the next only once the answer to the previous is written, as h11 does); once a parsed request
+# waits behind one in progress, the rest of the input is kept unparsed and reading stops, so what
+# waits is bounded by one slice, whatever a client pipelines.
+PARSE_SLICE = 8 * 1024
 
 Fallback = Callable[[HttpExchange], None]
 
@@ -88,12 +94,13 @@ def _render(status: int, headers: Headers, body: bytes, keep_alive: bool) -> byt
 
 
 class _Exchange(HttpExchange):
-    __slots__ = ("_conn", "keep_alive", "rendered")
+    __slots__ = ("_conn", "handled", "keep_alive", "rendered")
 
     def __init__(self, conn: HttpConnection, *args: Any, keep_alive: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._conn: HttpConnection | None = conn
         self.keep_alive = keep_alive
+        self.handled = False  # given to the engine (or the fallback app) to answer
         self.rendered: bytes | None = None
 
     def _send(self, status: int, headers: Headers, body: bytes) -> None:
@@ -117,11 +124,13 @@ class HttpConnection(asyncio.Protocol):
         "_handshakes",
         "_header_bytes",
         "_headers",
+        "_held",
         "_in_request",
         "_lingering",
         "_parser",
         "_paused",
         "_queue",
+        "_resuming",
         "_timer",
         "_url",
         "_verifying",
@@ -137,7 +146,11 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.remote_address: str | None = None
         self._parser = httptools.HttpRequestParser(self)
-        self._queue: list[_Exchange] = []  # requests awaiting their response, in order (a list: small)
+        # Parsed requests awaiting their answer, in order. Only the first is being handled; the
+        # others wait (a list: short, see PARSE_SLICE).
+        self._queue: list[_Exchange] = []
+        self._held = b""  # input not parsed yet, because requests wait (reading is paused meanwhile)
+        self._resuming = False  # a call to _resume is scheduled
         self._url = b""
         self._headers: dict[str, str] = {}
         self._header_bytes = 0
@@ -163,38 +176,64 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:  # noqa: D102
         if self._closing:
             return
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            offset = upgrade.args[0] if upgrade.args else len(data)
-            self._upgrade(data[offset:])
-        except httptools.HttpParserCallbackError as exc:
-            # httptools wraps what our callbacks raise; the original is the context.
-            error = exc.__context__
-            if isinstance(error, _RequestRefused):
-                self._fail(error.status, error.message)
-            else:
-                log.error("error while handling a request", exc_info=error)
-                self._fail(500, "Internal Server Error")
-        except httptools.HttpParserError:
-            self._fail(400, "Bad Request")
+        if self._held:  # requests wait already: this is parsed after them
+            self._held += data
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Parse ``data`` slice by slice until it is all parsed or a request waits (then hold the rest)."""
+        size = len(data)
+        start = 0
+        while start < size:
+            if len(self._queue) > 1:  # a request waits behind the one in progress
+                self._held = data[start:]
+                self._update_reading()
+                return
+            chunk = data[start : start + PARSE_SLICE] if start or size > PARSE_SLICE else data
+            start += len(chunk)
+            try:
+                self._parser.feed_data(chunk)
+            except httptools.HttpParserUpgrade as upgrade:
+                offset = upgrade.args[0] if upgrade.args else len(chunk)
+                self._upgrade(chunk[offset:] + data[start:])
+                return
+            except httptools.HttpParserCallbackError as exc:
+                # httptools wraps what our callbacks raise; the original is the context.
+                self._refuse(exc.__context__)
+                return
+            except httptools.HttpParserError:
+                self._fail(400, "Bad Request")
+                return
+            if self._closing:
+                return
 
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: D102
         self._timer.cancel()
         self._closing = True
+        self._held = b""
         self._abort_queued()
 
     def pause_writing(self) -> None:
         """Answers pile up unread (a client pipelining requests it never reads): stop reading."""
         self._paused = True
-        if self.transport is not None and not self._closing:
-            self.transport.pause_reading()
+        self._update_reading()
 
     def resume_writing(self) -> None:
-        """The answers drained: read again (unless an upgrade is being decided)."""
+        """The answers drained: read again (unless requests wait or an upgrade is being decided)."""
         self._paused = False
-        if self.transport is not None and not self._closing and not self._verifying:
-            self.transport.resume_reading()
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        """Read while nothing holds reading back: answers the peer does not read (``_paused``),
+        requests waiting behind one in progress (``_held``), an upgrade being decided."""
+        transport = self.transport
+        if transport is None or self._closing:
+            return
+        if self._paused or self._held or self._verifying:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
 
     # -- httptools callbacks --------------------------------------------------------
 
@@ -233,20 +272,54 @@ class HttpConnection(asyncio.Protocol):
         if self._parser.should_upgrade():
             return  # feed_data raises HttpParserUpgrade next: see _upgrade
         exchange = self._make_exchange(_Exchange, body=b"".join(self._body))
-        engine_request = self.engine.handles_path(exchange.path)
-        if engine_request and not exchange.query.get("sid"):
+        if self.engine.handles_path(exchange.path) and not exchange.query.get("sid"):
             self._handshakes += 1
             if self._handshakes > MAX_HANDSHAKES_PER_CONNECTION:
                 raise _RequestRefused(429, "Too Many Requests")
         self._queue.append(exchange)
-        if engine_request:
+        if len(self._queue) == 1:  # nothing in progress: handle it now (else it waits its turn)
+            self._handle(exchange)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _handle(self, exchange: _Exchange) -> None:
+        """Give a request to whoever answers it: the engine, the fallback app, or a 404."""
+        exchange.handled = True
+        if self.engine.handles_path(exchange.path):
             self.engine.handle_request(exchange)
         elif self.fallback is not None:
             self.fallback(exchange)
         else:
             exchange.respond(404, [("Content-Type", "text/plain")], b"Not Found")
 
-    # -- internals ------------------------------------------------------------------
+    def _resume(self) -> None:
+        """After an answer was written: handle the requests that waited, then the held input."""
+        try:
+            while self._queue and not self._closing:
+                head = self._queue[0]
+                if head.handled:
+                    return  # in progress (its answer schedules this again)
+                try:
+                    self._handle(head)  # an answer given at once is written, and the loop goes on
+                except Exception as exc:
+                    self._refuse(exc)
+                    return
+            if self._closing:
+                return
+            held, self._held = self._held, b""
+            if held:
+                self._feed(held)
+            self._update_reading()
+        finally:
+            self._resuming = False
+
+    def _refuse(self, error: BaseException | None) -> None:
+        """A request failed in our code: the status it asked for, or a 500 (logged)."""
+        if isinstance(error, _RequestRefused):
+            self._fail(error.status, error.message)
+        else:
+            log.error("error while handling a request", exc_info=error)
+            self._fail(500, "Internal Server Error")
 
     def _make_exchange(self, cls: type[_Exchange], body: bytes = b"") -> _Exchange:
         url = httptools.parse_url(self._url)
@@ -269,6 +342,7 @@ class HttpConnection(asyncio.Protocol):
             raise _RequestRefused(431, "Request Header Fields Too Large")
 
     def _flush_responses(self) -> None:
+        """Write the answers that are ready, in request order; let a waiting request have its turn."""
         transport = self.transport
         while self._queue and self._queue[0].rendered is not None:
             exchange = self._queue.pop(0)
@@ -278,7 +352,19 @@ class HttpConnection(asyncio.Protocol):
             if not exchange.keep_alive:
                 self._close()
                 return
-        if not self._queue and not self._closing and not self._timer.armed:
+        if self._closing:
+            return
+        if self._queue:
+            # The next request waited for this answer. It is handled from the loop, not from
+            # here: an answer can be given deep inside someone else's call (an emit).
+            if not self._queue[0].handled and not self._resuming:
+                self._resuming = True
+                asyncio.get_running_loop().call_soon(self._resume)
+        elif self._held:
+            if not self._resuming:
+                self._resuming = True
+                asyncio.get_running_loop().call_soon(self._resume)
+        elif not self._timer.armed:
             self._timer.arm(KEEP_ALIVE_TIMEOUT)
 
     def _fail(self, status: int, message: str) -> None:
