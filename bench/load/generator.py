@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import uvloop
+from floods import FLOOD_SCENARIOS
 from procstat import Window
 from scenarios import SCENARIOS, Target
 
@@ -41,7 +42,7 @@ async def run(config: dict[str, Any]) -> None:
         server_pid=config["server_pid"],
         sources=tuple(config.get("sources") or ("127.0.0.1",)),
     )
-    scenario = SCENARIOS[config["scenario"]]
+    scenario = {**SCENARIOS, **FLOOD_SCENARIOS}[config["scenario"]]
     Window.announce = bool(config.get("announce_windows"))
     gc.freeze()  # what exists now is never garbage: keep it out of the collector's way
     started = time.perf_counter()

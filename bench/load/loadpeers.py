@@ -36,12 +36,38 @@ class ServerSpec:
 
     key: str
     label: str
-    argv: tuple[str, ...]  # the command, before PORT and PING_INTERVAL
+    argv: tuple[str, ...]  # the command, before PORT, PING_INTERVAL and PING_TIMEOUT
     needs_node: bool = False
+    src: Path | None = None  # the ``src/`` the server imports sio from (default: this checkout's)
 
 
 def _python(script: str, *args: str) -> tuple[str, ...]:
     return (sys.executable, str(HERE / "servers" / script), *args)
+
+
+# An older build to compare with ("before" figures), in the same run: a checkout with its own
+# built venv (``git worktree add /tmp/before <commit>`` then ``pip install -e .`` in its ``.venv``).
+BEFORE = Path(os.environ.get("SIO_BEFORE", "/nonexistent-SIO_BEFORE"))
+
+
+def _before_spec() -> ServerSpec:
+    argv = (str(BEFORE / ".venv" / "bin" / "python"), str(HERE / "servers" / "sio_server.py"), "builtin")
+    return ServerSpec("sio-before", f"sio at {_commit(BEFORE)} (SIO_BEFORE)", argv, src=BEFORE / "src")
+
+
+def _commit(checkout: Path) -> str:
+    try:
+        return (
+            subprocess.run(
+                ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            or "?"
+        )
+    except OSError:
+        return "?"
 
 
 SERVERS: dict[str, ServerSpec] = {
@@ -59,6 +85,7 @@ SERVERS: dict[str, ServerSpec] = {
         ),
         ServerSpec("sio-asgi", "sio ASGI in Starlette (uvicorn + uvloop)", _python("sio_server.py", "asgi")),
         ServerSpec("floor", "floor: fixed bytes on bare uvloop (not Socket.IO)", _python("floor_server.py")),
+        *([_before_spec()] if BEFORE.is_dir() else []),
     )
 }
 
@@ -87,10 +114,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def child_env() -> dict[str, str]:
+def child_env(src: Path | None = None) -> dict[str, str]:
     """The environment of every child process: ``src/`` importable, output unbuffered."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src or ROOT / "src"), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -108,7 +135,9 @@ def pinned(cpu: int) -> Callable[[], None]:
 class RunningServer:
     """A server subprocess listening on ``port``; its output goes to ``log_path``."""
 
-    def __init__(self, spec: ServerSpec, ping_interval: float, log_path: Path) -> None:
+    def __init__(
+        self, spec: ServerSpec, ping_interval: float, log_path: Path, ping_timeout: float = 20.0
+    ) -> None:
         self.spec = spec
         self.port = free_port()
         self.log_path = log_path
@@ -117,12 +146,12 @@ class RunningServer:
             argv[0] = ensure_node_modules()
         self._log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [*argv, str(self.port), repr(ping_interval)],
+            [*argv, str(self.port), repr(ping_interval), repr(ping_timeout)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
-            env=child_env(),
+            env=child_env(spec.src),
             preexec_fn=pinned(SERVER_CPU),  # the harness is single-threaded
         )
         self.pid = self.process.pid

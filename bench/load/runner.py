@@ -52,6 +52,7 @@ class Scenario:
     params: dict[str, Any]
     metrics: tuple[Metric, ...]
     ping_interval: float = 25.0
+    ping_timeout: float = 20.0
     references: tuple[str, ...] = ("node",)  # ratio columns, against these servers
     timeout: float = 180.0  # seconds for one generator run
     ops_key: str = "acks"  # the result's count of operations in the (first) measured window
@@ -91,6 +92,95 @@ def _broadcast_metrics() -> tuple[Metric, ...]:
         Metric("server_us_per_delivery", "server CPU µs/delivery", False, 2, ratio=True),
         *CPU_METRICS,
     )
+
+
+def _bystander_metrics() -> tuple[Metric, ...]:
+    return (
+        Metric("echo_p50_ms", "bystander echo p50 ms", False, 1),
+        Metric("echo_p99_ms", "bystander echo p99 ms", False, 1),
+        Metric("echo_max_ms", "bystander echo max ms", False, 1),
+        Metric("echo_missing", "echoes unanswered", False),
+        Metric("connect_ok_pct", "fresh connects ok %", True),
+        Metric("clients_dropped", "clients dropped", False),
+        Metric("rss_peak_mb", "server RSS peak MB", False, 1),
+        Metric("rss_after_mb", "server RSS after MB", False, 1),
+    )
+
+
+FLOODS = {
+    "ping": "WebSocket pings (125 bytes) as fast as TCP takes them, never reading the pongs",
+    "acks": "acked `echo` events as fast as TCP takes them, never reading the acks",
+    "pipeline": "pipelined HTTP requests for an unknown session (400 each), never reading the answers",
+    "handshakes": "pipelined polling handshakes on one connection, never reading the answers",
+}
+
+
+def _flood_scenarios(n: Callable[[int], int]) -> list[Scenario]:
+    servers = ("sio", "node", *(("sio-before",) if "sio-before" in SERVERS else ()))
+    bystander = "A bystander sends an acked `echo` every 100 ms and a fresh client connects every 2 s; "
+    items = [
+        Scenario(
+            f"flood-{attack}",
+            f"Flood: {attack}",
+            bystander + f"one attacker sends {what} for 5 s, then leaves.",
+            "flood",
+            servers,
+            {"attack": attack, "attack_duration": 5.0},
+            (
+                *_bystander_metrics(),
+                Metric("attacker_sent_mb", "attacker sent MB", False, 1),
+                Metric("server_cpu_pct", "server CPU %", False),
+            ),
+            ops_key="echo_answers",
+        )
+        for attack, what in FLOODS.items()
+    ]
+    items.append(
+        Scenario(
+            "flood-burst",
+            "Flood: broadcast burst",
+            bystander + f"{n(500)} clients (ping interval 1 s, timeout 1 s) read everything and answer "
+            "every ping; one of them sends 15,000 `bcast` events in one write (each a broadcast to all).",
+            "flood",
+            servers,
+            {"attack": "burst", "attack_duration": 8.0, "clients": n(500), "burst": 15_000},
+            (
+                *_bystander_metrics(),
+                Metric("burst_deliveries", "deliveries in 8 s", True),
+                Metric("server_cpu_pct", "server CPU %", False),
+            ),
+            ping_interval=1.0,
+            ping_timeout=1.0,
+            ops_key="echo_answers",
+        )
+    )
+    items.append(
+        Scenario(
+            "heartbeat",
+            "Heartbeat under broadcast load",
+            f"{n(5000)} clients at ping interval 1 s, timeout 1 s, reading everything and answering every "
+            "ping at once; one keeps 4 broadcasts to all in flight (the rate the server sustains) for 10 s. "
+            "Any client dropped is a spurious ping timeout. " + bystander.rstrip("; ") + ".",
+            "heartbeat",
+            servers,
+            {"clients": n(5000), "window": 4, "duration": 10.0, "ping_interval": 1.0},
+            (
+                Metric("clients_dropped", "clients dropped", False),
+                Metric("pings_per_s", "pings answered/s", True),
+                Metric("pings_expected_per_s", "pings due/s", True),
+                Metric("deliveries_per_s", "deliveries/s", True, ratio=True),
+                Metric("echo_p50_ms", "bystander echo p50 ms", False, 1),
+                Metric("echo_p99_ms", "bystander echo p99 ms", False, 1),
+                Metric("connect_ok_pct", "fresh connects ok %", True),
+                Metric("server_cpu_pct", "server CPU %", False),
+            ),
+            ping_interval=1.0,
+            ping_timeout=1.0,
+            timeout=240.0,
+            ops_key="echo_answers",
+        )
+    )
+    return items
 
 
 def scenarios(duration: float = 5.0, scale: float = 1.0) -> dict[str, Scenario]:
@@ -207,6 +297,7 @@ def scenarios(duration: float = 5.0, scale: float = 1.0) -> dict[str, Scenario]:
             references=("node", "psio-uvicorn"),
             ops_key="deliveries",
         ),
+        *_flood_scenarios(n),
     ]
     return {s.name: s for s in items}
 
@@ -270,7 +361,10 @@ def run_once(
     spec = SERVERS[server_key]
     log_dir.mkdir(parents=True, exist_ok=True)
     server = RunningServer(
-        spec, scenario.ping_interval, log_dir / f"{scenario.name}-{server_key}-{repetition}.log"
+        spec,
+        scenario.ping_interval,
+        log_dir / f"{scenario.name}-{server_key}-{repetition}.log",
+        scenario.ping_timeout,
     )
     generator: subprocess.Popen[bytes] | None = None
     result: dict[str, Any] = {}

@@ -348,6 +348,89 @@ async def test_a_flood_in_one_read_is_handled_in_slices_so_others_get_their_turn
     flooder.abort()
 
 
+async def test_costly_messages_in_one_read_are_handled_within_a_time_budget(eio_server) -> None:
+    """Messages that each cost a millisecond (as a broadcast to thousands does), 60 in one write:
+    a turn ends once READ_TIME_BUDGET is spent (the clock is read every READ_CLOCK_EVERY messages),
+    so a bystander's message sent right after waits a few of them, not all 60; all are handled."""
+    running, _, sessions = await _server(eio_server)
+    bystander = await Bystander.join(running.port, sessions)
+    flooder, _ = await open_websocket(running.port)
+    session = await sessions.next()
+    handled: list[str] = []
+
+    def costly(message: str) -> None:
+        until = time.perf_counter() + 0.001
+        while time.perf_counter() < until:
+            pass
+        handled.append(message)
+
+    session.socket.on("message", costly)
+    seen_by_bystander: list[int] = []
+    bystander.session.socket.on("message", lambda _: seen_by_bystander.append(len(handled)))
+    total = 60
+    assert builtin.READ_TIME_BUDGET < builtin.READ_CLOCK_EVERY * 0.001  # a turn ends at a clock reading
+    flooder.conn.writer.write(b"".join(encode_frame(OP_TEXT, f"4{i}", mask=MASK) for i in range(total)))
+    await bystander.check()
+    assert seen_by_bystander[0] <= 3 * builtin.READ_CLOCK_EVERY < total, seen_by_bystander
+    while len(handled) < total:
+        await flooder.recv()
+    assert handled == [str(i) for i in range(total)]
+    flooder.abort()
+
+
+async def test_a_fault_after_a_flood_closes_only_once_the_flood_is_handled(eio_server) -> None:
+    """A read of many messages that ends in a broken frame: the messages are handled in turns
+    like any, and only then is the connection failed (1002); none is lost."""
+    running, _, sessions = await _server(eio_server)
+    flooder, _ = await open_websocket(running.port)
+    session = await sessions.next()
+    handled: list[str] = []
+    session.socket.on("message", handled.append)
+    total = 3 * builtin.READ_BUDGET
+    frames = b"".join(encode_frame(OP_TEXT, f"4{i}", mask=MASK) for i in range(total))
+    flooder.conn.writer.write(frames + b"\x83\x80" + MASK)  # opcode 3 is reserved
+    assert (await flooder.closed_by_server())[0] == 1002
+    assert handled == [str(i) for i in range(total)]
+    assert await session.close_reason() == "transport error"
+
+
+async def test_pipelined_requests_in_one_read_are_handled_in_turns(
+    eio_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3,000 requests pipelined in one write, each answered at once (a 404), read by the client as
+    they come: the server handles HTTP_READ_BUDGET per turn, so a bystander's message sent right
+    after is handled after at most a few turns' worth rather than after all of them; every request
+    is answered, in order."""
+    running, _, sessions = await _server(eio_server)
+    bystander = await Bystander.join(running.port, sessions)
+    handled = 0
+    original = builtin.HttpConnection._handle
+
+    def counting(self: builtin.HttpConnection, exchange: Any) -> None:
+        nonlocal handled
+        handled += 1
+        original(self, exchange)
+
+    monkeypatch.setattr(builtin.HttpConnection, "_handle", counting)
+    seen_by_bystander: list[int] = []
+    bystander.session.socket.on("message", lambda _: seen_by_bystander.append(handled))
+    total = 3000
+    conn = await RawHttp.connect(running.port)
+    conn.send_raw(b"".join(render_request("GET", f"/elsewhere/{i}", running.port) for i in range(total)))
+
+    async def read_all() -> list[Any]:
+        return [await conn.read_response() for _ in range(total)]
+
+    answers = asyncio.ensure_future(read_all())
+    await bystander.check()  # sent right after the flood
+    assert total > 3 * builtin.HTTP_READ_BUDGET
+    assert seen_by_bystander[0] <= 3 * builtin.HTTP_READ_BUDGET, (seen_by_bystander[0], total)
+    responses = await bounded(answers)
+    assert [response.status for response in responses] == [404] * total
+    assert handled == total
+    conn.close()
+
+
 # -- admission ------------------------------------------------------------------------------------
 
 

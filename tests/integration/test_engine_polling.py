@@ -7,10 +7,13 @@ WebSocket client next to the one under test that must not notice anything.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from sio.engine import EngineServer
+from sio.engine.exchange import TURN_MESSAGES
+from sio.engine.socket import PollingTransport
 from tests.integration.rawclient import (
     SEP,
     Bystander,
@@ -69,6 +72,76 @@ async def test_a_post_with_several_packets_is_ok_and_delivered_in_order(eio_serv
     # Echoed back, binary as base64 in the polling payload.
     assert await client.receive() == ["4first", "bAQID", "4", "4last ☃"]
     await bystander.check()
+
+
+def _first_call(emitter: Any, event: str) -> asyncio.Future[None]:
+    """A future resolved at the first ``event`` (after the handlers registered before it)."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    emitter.on(event, lambda *_: future.done() or future.set_result(None))
+    return future
+
+
+def _park_second_turn(monkeypatch: pytest.MonkeyPatch) -> asyncio.Future[None]:
+    """Hold a POST's delivery after its first turn until the returned future is resolved."""
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    original = PollingTransport._deliver
+    calls = 0
+
+    def gated(self: PollingTransport) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            gate.add_done_callback(lambda _: original(self))
+            return
+        original(self)
+
+    monkeypatch.setattr(PollingTransport, "_deliver", gated)
+    return gate
+
+
+async def test_a_huge_post_is_delivered_in_turns_and_answered_once_delivered(
+    eio_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A POST of 3 * TURN_MESSAGES packets is delivered a turn's budget at a time (the next turn
+    comes from the loop, so others are served in between); the POST is answered ``ok`` only once
+    every packet is delivered, in order, as Node answers after ``onData``."""
+    _, _, _, bystander, client, session = await _setup(eio_server)
+    total = 3 * TURN_MESSAGES
+    handled: list[str | bytes] = []
+    session.socket.on("message", handled.append)
+    gate = _park_second_turn(monkeypatch)
+    post = asyncio.ensure_future(client.post(SEP.join(f"4{i}" for i in range(total))))
+    await bounded(_first_call(session.socket, "message"))
+    await bystander.check()  # served while the POST waits for its next turn
+    assert 0 < len(handled) <= TURN_MESSAGES
+    assert not post.done()
+    gate.set_result(None)
+    response = await bounded(post)
+    assert (response.status, response.body) == (200, b"ok")
+    assert handled == [str(i) for i in range(total)]
+
+
+async def test_a_post_while_one_is_being_delivered_is_a_transport_error(
+    eio_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients wait for a POST's answer before the next (engine.io-client does): a second POST
+    while the first is still being delivered gets 400 and closes the session with ``transport
+    error`` (Node: "data request overlap from client"); the first is still answered; the
+    bystander is untouched."""
+    _, eio, _, bystander, client, session = await _setup(eio_server)
+    handled: list[str | bytes] = []
+    session.socket.on("message", handled.append)
+    gate = _park_second_turn(monkeypatch)
+    first = asyncio.ensure_future(client.post(SEP.join(["4x"] * (3 * TURN_MESSAGES))))
+    await bounded(_first_call(session.socket, "message"))
+    second = await client.post("4y")
+    assert second.status == 400
+    assert await session.close_reason() == "transport error"
+    gate.set_result(None)
+    assert (await bounded(first)).status == 200
+    assert "y" not in handled
+    await bystander.check()
+    assert eio.clients_count == 1
 
 
 async def test_overlapping_polls_are_a_transport_error(eio_server) -> None:

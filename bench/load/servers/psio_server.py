@@ -18,9 +18,11 @@ import socketio
 HOST = "127.0.0.1"
 
 
-def build(async_mode: str, ping_interval: float) -> socketio.AsyncServer:
+def build(async_mode: str, ping_interval: float, ping_timeout: float = 20.0) -> socketio.AsyncServer:
     """A server with the benchmark's ``echo`` and ``bcast`` handlers."""
-    server = socketio.AsyncServer(async_mode=async_mode, ping_interval=ping_interval, ping_timeout=20)
+    server = socketio.AsyncServer(
+        async_mode=async_mode, ping_interval=ping_interval, ping_timeout=ping_timeout
+    )
 
     @server.on("echo")
     def echo(sid: str, data: Any) -> Any:
@@ -47,11 +49,12 @@ async def serve_aiohttp(server: socketio.AsyncServer, port: int) -> None:
 
 def main() -> None:
     front, port, ping_interval = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    ping_timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 20.0
     if front == "uvicorn":
         import uvicorn
         from starlette.applications import Starlette
 
-        server = build("asgi", ping_interval)
+        server = build("asgi", ping_interval, ping_timeout)
         app = socketio.ASGIApp(server, other_asgi_app=Starlette())
         uvicorn.run(
             app, host=HOST, port=port, loop="uvloop", http="httptools", log_level="warning", access_log=False
@@ -59,7 +62,7 @@ def main() -> None:
     elif front == "aiohttp":
         import uvloop
 
-        uvloop.run(serve_aiohttp(build("aiohttp", ping_interval), port))
+        uvloop.run(serve_aiohttp(build("aiohttp", ping_interval, ping_timeout), port))
     else:
         raise SystemExit(f"unknown front end {front!r}")
 

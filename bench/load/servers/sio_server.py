@@ -1,6 +1,6 @@
 """sio with the load benchmark's handlers, on its built-in front end or as ASGI under uvicorn.
 
-Usage: ``python sio_server.py builtin|asgi PORT PING_INTERVAL`` (``src/`` on PYTHONPATH).
+Usage: ``python sio_server.py builtin|asgi PORT PING_INTERVAL [PING_TIMEOUT]`` (``src/`` on PYTHONPATH).
 
 Handlers (the same in every peer server): ``echo`` acks its argument back, ``bcast``
 emits ``msg`` with its argument to every client. Only sio's public API is used.
@@ -16,9 +16,9 @@ import sio
 HOST = "127.0.0.1"
 
 
-def build(ping_interval: float) -> sio.Server:
+def build(ping_interval: float, ping_timeout: float = 20.0) -> sio.Server:
     """A server with the benchmark's ``echo`` and ``bcast`` handlers."""
-    io = sio.Server(ping_interval=ping_interval, ping_timeout=20.0)
+    io = sio.Server(ping_interval=ping_interval, ping_timeout=ping_timeout)
 
     @io.on("connection")
     def on_connection(socket: sio.Socket) -> None:
@@ -36,7 +36,8 @@ def build(ping_interval: float) -> sio.Server:
 
 def main() -> None:
     front, port, ping_interval = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    io = build(ping_interval)
+    ping_timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 20.0
+    io = build(ping_interval, ping_timeout)
     if front == "builtin":
         io.listen(port, HOST)
     elif front == "asgi":

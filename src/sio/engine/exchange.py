@@ -15,6 +15,14 @@ from sio._sio_core import encode_binary_frame, encode_text_frame
 
 Headers = list[tuple[str, str]]
 
+# What one connection's input may take of one turn of the event loop, wherever it is handled (a
+# WebSocket read, a polling POST): at most TURN_MESSAGES messages and about TURN_SECONDS (the
+# clock is read every TURN_CLOCK_EVERY messages). The rest waits for the next turn, so a client
+# that floods costs its own latency, not everyone's.
+TURN_MESSAGES = 1000
+TURN_SECONDS = 0.002
+TURN_CLOCK_EVERY = 4
+
 
 def parse_query(query_string: str) -> dict[str, str]:
     """The fields of a query string, as ``dict(parse_qsl(qs, keep_blank_values=True))`` makes them.

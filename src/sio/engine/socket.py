@@ -8,6 +8,8 @@ polling -> WebSocket upgrade, and the close reasons of DESIGN.md section 4.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,9 @@ from sio._sio_core import (
     encode_eio_payload,
 )
 from sio.engine.exchange import (
+    TURN_CLOCK_EVERY,
+    TURN_MESSAGES,
+    TURN_SECONDS,
     EncodedPacket,
     HttpExchange,
     SharedPacket,
@@ -326,13 +331,20 @@ class Transport:
 class PollingTransport(Transport):
     """HTTP long-polling: held GETs carry payloads down, POSTs carry them up."""
 
-    __slots__ = ("_closing", "_discarded", "_poll")
+    __slots__ = ("_closing", "_discarded", "_inbox", "_inbox_error", "_inbox_next", "_poll", "_post")
     name = "polling"
 
     def __init__(self) -> None:
         self._poll: HttpExchange | None = None
         self._closing: Any = None  # callback waiting for the next poll to carry the close packet
         self._discarded = False
+        # The POST being delivered (in turns: a payload can hold a hundred thousand packets) and
+        # its packets; it is answered once they are all delivered, as in Node, so a client cannot
+        # pile up payloads faster than they are handled.
+        self._post: HttpExchange | None = None
+        self._inbox: list[tuple[int, str | bytes]] = []
+        self._inbox_next = 0
+        self._inbox_error: str | None = None  # the payload's decoding error, reported after it
 
     @property
     def writable(self) -> bool:
@@ -366,26 +378,62 @@ class PollingTransport(Transport):
         if len(exchange.body) > server.max_http_buffer_size:
             exchange.respond(413, POST_HEADERS, b"")
             return
-        exchange.respond(200, POST_HEADERS, b"ok")
-        try:
-            packets = decode_eio_payload(exchange.body)
-        except EngineIOError as exc:
-            self._deliver(exc.packets)
-            socket._on_close("parse error", str(exc))
+        if self._post is not None:  # a client waits for its POST's answer before the next
+            exchange.respond(400, POST_HEADERS, b"")
+            socket._on_close("transport error", "data request overlap from client")
             return
-        self._deliver(packets)
+        try:
+            self._inbox = decode_eio_payload(exchange.body)
+            self._inbox_error = None
+        except EngineIOError as exc:
+            self._inbox = exc.packets  # the packets before the fault are delivered first
+            self._inbox_error = str(exc)
+        self._post = exchange
+        self._inbox_next = 0
+        self._deliver()
 
-    def _deliver(self, packets: list[tuple[int, str | bytes]]) -> None:
+    def _deliver(self) -> None:
+        """Deliver the POST's packets within this turn's budget; the rest on the next turn."""
         socket = self.socket
-        for packet_type, data in packets:
+        if socket.ready_state == "closed":  # closed meanwhile (between two turns)
+            self._answer_post()
+            return
+        packets = self._inbox
+        count = len(packets)
+        done = self._inbox_next
+        limit = min(count, done + TURN_MESSAGES)
+        clock = time.perf_counter
+        deadline = clock() + TURN_SECONDS
+        while done < limit:
+            packet_type, data = packets[done]
+            done += 1
             if packet_type == EIO_CLOSE:
                 if self._poll is not None:
                     self._respond([NOOP])
                 socket._on_close("transport close")
+                self._answer_post()
                 return
             socket._on_packet(packet_type, data)
             if socket.ready_state == "closed":
+                self._answer_post()
                 return
+            if not done % TURN_CLOCK_EVERY and clock() > deadline:
+                break
+        if done < count:
+            self._inbox_next = done
+            asyncio.get_running_loop().call_soon(self._deliver)
+            return
+        error = self._inbox_error
+        self._answer_post()
+        if error is not None:
+            socket._on_close("parse error", error)
+
+    def _answer_post(self) -> None:
+        post, self._post = self._post, None
+        self._inbox = []
+        self._inbox_error = None
+        if post is not None:
+            post.respond(200, POST_HEADERS, b"ok")
 
     def send(self, packets: Sequence[EncodedPacket]) -> None:
         """Answer the held GET with one payload."""

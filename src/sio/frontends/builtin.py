@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
@@ -36,6 +37,9 @@ from sio._sio_core import (
     encode_text_frame,
 )
 from sio.engine.exchange import (
+    TURN_CLOCK_EVERY,
+    TURN_MESSAGES,
+    TURN_SECONDS,
     EncodedPacket,
     Headers,
     HttpExchange,
@@ -61,14 +65,21 @@ LINGER_TIMEOUT = 2.0  # seconds input is drained after an error answer, so that 
 # Frames queued for one WebSocket within one loop iteration are written early once they reach this size,
 # so that the transport's buffer (and its back-pressure) sees them: a burst cannot pile up uncounted.
 WRITE_BATCH_LIMIT = 64 * 1024
-# Messages of one WebSocket handled in one turn of the loop. A read can hold tens of thousands (a
-# flood of tiny frames); the rest waits, with reading paused, until other connections had their turn.
-READ_BUDGET = 1000
+# Messages of one WebSocket handled in one turn of the loop, and the time they may take. A read can
+# hold tens of thousands (a flood of tiny frames), and one message can be costly (a broadcast to
+# thousands); the rest waits, with reading paused, until other connections had their turn.
+READ_BUDGET = TURN_MESSAGES
+READ_TIME_BUDGET = TURN_SECONDS  # seconds, checked every READ_CLOCK_EVERY messages
+READ_CLOCK_EVERY = TURN_CLOCK_EVERY
 # Input of an HTTP connection is parsed in slices of this size. Requests are handled one at a time
 # (the next only once the answer to the previous is written, as h11 does); once a parsed request
 # waits behind one in progress, the rest of the input is kept unparsed and reading stops, so what
 # waits is bounded by one slice, whatever a client pipelines.
 PARSE_SLICE = 8 * 1024
+# Requests of one HTTP connection handled per read (each answered at once, a pipelining client can
+# put thousands in one read, and libuv reads a socket up to 32 times per loop turn): the rest waits,
+# unparsed, with reading paused, until other connections had their turn.
+HTTP_READ_BUDGET = 100
 
 Fallback = Callable[[HttpExchange], None]
 
@@ -121,6 +132,7 @@ class HttpConnection(asyncio.Protocol):
         "_body_limit",
         "_body_size",
         "_closing",
+        "_fed",
         "_handshakes",
         "_header_bytes",
         "_headers",
@@ -151,6 +163,7 @@ class HttpConnection(asyncio.Protocol):
         self._queue: list[_Exchange] = []
         self._held = b""  # input not parsed yet, because requests wait (reading is paused meanwhile)
         self._resuming = False  # a call to _resume is scheduled
+        self._fed = 0  # requests parsed by the current _feed
         self._url = b""
         self._headers: dict[str, str] = {}
         self._header_bytes = 0
@@ -185,10 +198,15 @@ class HttpConnection(asyncio.Protocol):
         """Parse ``data`` slice by slice until it is all parsed or a request waits (then hold the rest)."""
         size = len(data)
         start = 0
+        self._fed = 0
         while start < size:
-            if len(self._queue) > 1:  # a request waits behind the one in progress
+            if len(self._queue) > 1 or self._fed >= HTTP_READ_BUDGET:
+                # A request waits behind the one in progress (its answer resumes us), or this
+                # read had its share of the loop (resumed on the next turn).
                 self._held = data[start:]
                 self._update_reading()
+                if not self._queue:
+                    self._schedule_resume()
                 return
             chunk = data[start : start + PARSE_SLICE] if start or size > PARSE_SLICE else data
             start += len(chunk)
@@ -271,6 +289,7 @@ class HttpConnection(asyncio.Protocol):
         self._timer.cancel()
         if self._parser.should_upgrade():
             return  # feed_data raises HttpParserUpgrade next: see _upgrade
+        self._fed += 1
         exchange = self._make_exchange(_Exchange, body=b"".join(self._body))
         if self.engine.handles_path(exchange.path) and not exchange.query.get("sid"):
             self._handshakes += 1
@@ -294,24 +313,29 @@ class HttpConnection(asyncio.Protocol):
 
     def _resume(self) -> None:
         """After an answer was written: handle the requests that waited, then the held input."""
-        try:
-            while self._queue and not self._closing:
-                head = self._queue[0]
-                if head.handled:
-                    return  # in progress (its answer schedules this again)
-                try:
-                    self._handle(head)  # an answer given at once is written, and the loop goes on
-                except Exception as exc:
-                    self._refuse(exc)
-                    return
-            if self._closing:
+        # (Reset first: what this call does may need another turn. A call with nothing left
+        # to do is harmless.)
+        self._resuming = False
+        while self._queue and not self._closing:
+            head = self._queue[0]
+            if head.handled:
+                return  # in progress (its answer schedules this again)
+            try:
+                self._handle(head)  # an answer given at once is written, and the loop goes on
+            except Exception as exc:
+                self._refuse(exc)
                 return
-            held, self._held = self._held, b""
-            if held:
-                self._feed(held)
-            self._update_reading()
-        finally:
-            self._resuming = False
+        if self._closing:
+            return
+        held, self._held = self._held, b""
+        if held:
+            self._feed(held)
+        self._update_reading()
+
+    def _schedule_resume(self) -> None:
+        if not self._resuming:
+            self._resuming = True
+            asyncio.get_running_loop().call_soon(self._resume)
 
     def _refuse(self, error: BaseException | None) -> None:
         """A request failed in our code: the status it asked for, or a 500 (logged)."""
@@ -357,13 +381,10 @@ class HttpConnection(asyncio.Protocol):
         if self._queue:
             # The next request waited for this answer. It is handled from the loop, not from
             # here: an answer can be given deep inside someone else's call (an emit).
-            if not self._queue[0].handled and not self._resuming:
-                self._resuming = True
-                asyncio.get_running_loop().call_soon(self._resume)
+            if not self._queue[0].handled:
+                self._schedule_resume()
         elif self._held:
-            if not self._resuming:
-                self._resuming = True
-                asyncio.get_running_loop().call_soon(self._resume)
+            self._schedule_resume()
         elif not self._timer.armed:
             self._timer.arm(KEEP_ALIVE_TIMEOUT)
 
@@ -532,6 +553,7 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         "_close_timer",
         "_closed",
         "_engine",
+        "_failure",
         "_out",
         "_out_bytes",
         "_parser",
@@ -552,7 +574,8 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         self._reading = False  # inside data_received: its end writes what it produced
         self._batch = _batch_for_running_loop()
         self._close_timer: Timer | None = None  # made when a close starts
-        self._backlog: list[tuple[int, Any]] | None = None  # parsed messages over READ_BUDGET
+        self._backlog: list[tuple[int, Any]] | None = None  # parsed messages over the budget
+        self._failure: WebSocketError | None = None  # what broke the input, after the backlog
         self.handler: WebSocketHandler | None = None
         if paused:
             self.pause_writing()
@@ -662,45 +685,44 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Parse frames and hand complete messages to the engine; then write the replies at once."""
+        if self._closed or self._failure is not None:
+            return
+        try:
+            events = self._parser.feed(data)
+        except WebSocketError as exc:
+            # The messages before the fault are handled first (in turns, as any), then the close.
+            self._failure = exc
+            events = exc.events
+        if self._backlog is not None:  # (only when fed directly: reading is paused meanwhile)
+            self._backlog.extend(events)
+            return
+        self._handle_slice(events)
+
+    def _handle_slice(self, events: list[tuple[int, Any]]) -> None:
+        """Handle messages within this turn's budget; what is left waits for the next turn."""
+        self._reading = True
+        try:
+            done = self._dispatch(events)
+        finally:
+            self._end_read()
         if self._closed:
             return
-        self._reading = True
-        try:
-            try:
-                events = self._parser.feed(data)
-            except WebSocketError as exc:
-                self._dispatch(exc.events)
-                self._fail(exc.close_code, str(exc))
-                return
-            if self._backlog is not None:  # (only when fed directly: reading is paused meanwhile)
-                self._backlog.extend(events)
-            elif len(events) > READ_BUDGET:
-                self._backlog = events[READ_BUDGET:]
-                self._transport.pause_reading()
-                asyncio.get_running_loop().call_soon(self._next_slice)
-                self._dispatch(events[:READ_BUDGET])
-            else:
-                self._dispatch(events)
-        finally:
-            self._end_read()
+        if done < len(events):
+            self._backlog = events[done:]
+            self._transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self._next_slice)
+        elif self._failure is not None:
+            failure, self._failure = self._failure, None
+            self._fail(failure.close_code, str(failure))
 
     def _next_slice(self) -> None:
-        """Handle the next READ_BUDGET messages of the backlog; read again once it is empty."""
-        backlog = self._backlog
+        """Handle the next slice of the backlog; read again once it is empty."""
+        backlog, self._backlog = self._backlog, None
         if backlog is None or self._closed:
-            self._backlog = None
             return
-        events, rest = backlog[:READ_BUDGET], backlog[READ_BUDGET:]
-        self._backlog = rest or None
-        if rest:
-            asyncio.get_running_loop().call_soon(self._next_slice)
-        elif not self._paused:
+        self._handle_slice(backlog)
+        if self._backlog is None and not self._paused and not self._closed:
             self._transport.resume_reading()
-        self._reading = True
-        try:
-            self._dispatch(events)
-        finally:
-            self._end_read()
 
     def _end_read(self) -> None:
         """A read (or a slice of one) is handled: write what it produced, in one call."""
@@ -708,11 +730,22 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         if self._out is not None:
             self.flush_writes()
 
-    def _dispatch(self, events: list[tuple[int, Any]]) -> None:
+    def _dispatch(self, events: list[tuple[int, Any]]) -> int:
+        """Hand messages to the engine, up to READ_BUDGET or READ_TIME_BUDGET; return how many
+        were dealt with (all of them once the connection is closed)."""
         handler = self.handler
-        for opcode, payload in events:
+        count = len(events)
+        limit = min(count, READ_BUDGET)
+        clock = time.perf_counter
+        deadline = clock() + READ_TIME_BUDGET
+        done = 0
+        while done < limit:
             if self._closed or handler is None:
-                return
+                return count
+            opcode, payload = events[done]
+            done += 1
+            if not done % READ_CLOCK_EVERY and done < limit and clock() > deadline:
+                limit = done  # this one is the last of the turn
             if opcode in (OP_TEXT, OP_BINARY):
                 handler.on_message(payload)
             elif opcode == OP_PING:
@@ -722,6 +755,7 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
                 self.close(1000 if code == 1005 else code)
                 handler.on_close(False)
                 self.handler = None
+        return done
 
     def _fail(self, code: int, reason: str) -> None:
         handler, self.handler = self.handler, None
