@@ -183,6 +183,33 @@ def _flood_scenarios(n: Callable[[int], int]) -> list[Scenario]:
     return items
 
 
+def _scale_scenario(n: Callable[[int], int]) -> Scenario:
+    count = n(19_000)
+    return Scenario(
+        "scale",
+        "Scale: idle connections at the default heartbeat",
+        f"{count:,} idle WebSocket sessions in one server process (the machine allows 20,000 descriptors "
+        "per process), ping interval 25 s and timeout 20 s (the defaults), opened 50 at a time from "
+        "127.0.0.1-8; then a 55 s window, so that every session sees two pings. Ping lateness: the gap "
+        "between two pings a client receives, minus 25 s (it includes one round trip).",
+        "scale",
+        ("sio", "node"),
+        {"connections": count, "baseline": min(100, count // 2), "window": 55.0, "concurrency": 50},
+        (
+            Metric("rss_kib_per_conn", "RSS KiB/conn", False, 2, ratio=True),
+            Metric("rss_full_mb", "server RSS MB", False, 1),
+            Metric("server_cpu_pct", "server CPU %", False, 2, ratio=True),
+            Metric("lateness_p50_ms", "ping lateness p50 ms", False, 2),
+            Metric("lateness_p99_ms", "ping lateness p99 ms", False, 2),
+            Metric("lateness_max_ms", "ping lateness max ms", False, 2),
+            Metric("connects_per_s", "connects/s", True, ratio=True),
+            Metric("open_at_end", "open at end", True),
+        ),
+        timeout=420.0,
+        ops_key="connections",
+    )
+
+
 def scenarios(duration: float = 5.0, scale: float = 1.0) -> dict[str, Scenario]:
     """Every scenario; ``scale`` multiplies connection counts (1.0 = the issue's sizes)."""
 
@@ -298,6 +325,7 @@ def scenarios(duration: float = 5.0, scale: float = 1.0) -> dict[str, Scenario]:
             ops_key="deliveries",
         ),
         *_flood_scenarios(n),
+        _scale_scenario(n),
     ]
     return {s.name: s for s in items}
 

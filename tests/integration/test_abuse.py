@@ -323,6 +323,58 @@ async def test_a_pong_already_received_is_not_lost_to_a_deadline_a_busy_loop_mis
         client.stop()
 
 
+async def test_a_pong_queued_behind_a_long_backlog_wins_over_its_deadline(eio_server) -> None:
+    """A client answers a ping after 400 messages that cost 1 ms each, all in one write: the server
+    handles them in turns (about 0.4 s), so the pong's deadline (0.1 s) passes while the pong waits,
+    parsed, in the backlog. The verdict waits for the backlog: the session lives on."""
+    running = await eio_server(ping_interval=0.2, ping_timeout=0.1)
+    eio: EngineServer = running.app
+    sessions = Sessions(eio)
+    ws, _ = await open_websocket(running.port)
+    session = await sessions.next()
+    handled: list[str] = []
+
+    def costly(message: str) -> None:
+        until = time.perf_counter() + 0.001
+        while time.perf_counter() < until:
+            pass
+        handled.append(message)
+
+    session.socket.on("message", costly)
+    heartbeats: asyncio.Queue[None] = asyncio.Queue()
+    session.socket.on("heartbeat", lambda: heartbeats.put_nowait(None))
+    assert await ws.recv() == "2"
+    total = 400
+    flood = b"".join(encode_frame(OP_TEXT, f"4{i}", mask=MASK) for i in range(total))
+    ws.conn.writer.write(flood + encode_frame(OP_TEXT, "3", mask=MASK))
+    await bounded(heartbeats.get())
+    assert len(handled) == total
+    assert not session.closed.done(), session.closed.result()
+    ws.abort()
+
+
+async def test_input_held_back_does_not_keep_a_silent_session_alive_forever(eio_server) -> None:
+    """A client that stops reading, so that reading its connection is held back, and whose unread
+    input has no pong: its ping deadline waits for that input one ping timeout more at most, then
+    the session ends with ``ping timeout``."""
+    running = await eio_server(ping_interval=0.2, ping_timeout=0.2, max_buffered_bytes=100_000_000)
+    eio: EngineServer = running.app
+    sessions = Sessions(eio)
+    ws, handshake = await open_websocket(running.port)
+    session = await sessions.next()
+    channel = _channel(eio, handshake["sid"])
+    paused = after_call(channel, "pause_writing")
+    for _ in range(2000):
+        if paused.done():
+            break
+        session.socket.send("y" * 60_000)
+        await asyncio.sleep(0)
+    assert paused.done()
+    ws.conn.writer.write(encode_frame(OP_TEXT, "4never read", mask=MASK))
+    assert await session.close_reason() == "ping timeout"
+    ws.abort()
+
+
 async def test_a_flood_in_one_read_is_handled_in_slices_so_others_get_their_turn(eio_server) -> None:
     """30,000 tiny messages in one write (one or two reads): the server handles them READ_BUDGET at
     a time, with reading paused between slices, so a bystander's message sent right after is handled

@@ -23,6 +23,14 @@ TURN_MESSAGES = 1000
 TURN_SECONDS = 0.002
 TURN_CLOCK_EVERY = 4
 
+# What a connection's unhandled input is, for a ping deadline that passes meanwhile (see
+# ``EngineSocket._confirm_ping_timeout``): none; parsed and waiting for its turn (it will be
+# handled: wait for it); or unread in the kernel while reading is held back because the peer does
+# not read (it may never be read: wait a bounded time).
+INPUT_NONE = 0
+INPUT_QUEUED = 1
+INPUT_HELD = 2
+
 
 def parse_query(query_string: str) -> dict[str, str]:
     """The fields of a query string, as ``dict(parse_qsl(qs, keep_blank_values=True))`` makes them.
@@ -182,6 +190,10 @@ class WebSocketChannel(ABC):
     def writable(self) -> bool:
         """False while the front end asks the writer to pause (back-pressure)."""
         return True
+
+    def waiting_input(self) -> int:
+        """INPUT_NONE, INPUT_QUEUED or INPUT_HELD: input received but not handled yet."""
+        return INPUT_NONE
 
 
 class WebSocketHandler(ABC):

@@ -27,6 +27,9 @@ from sio._sio_core import (
     encode_eio_payload,
 )
 from sio.engine.exchange import (
+    INPUT_HELD,
+    INPUT_NONE,
+    INPUT_QUEUED,
     TURN_CLOCK_EVERY,
     TURN_MESSAGES,
     TURN_SECONDS,
@@ -45,6 +48,10 @@ PINGS = (SharedPacket("2"),)  # every heartbeat writes the same, pre-built frame
 # Loop turns between a pong's deadline and the ping timeout, so that the loop polls its sockets
 # once in between: uvloop runs call_soon callbacks before it polls, the default loop after.
 PING_TIMEOUT_HOPS = 2
+# While a connection's input waits to be handled at its ping deadline, the verdict is checked again
+# this often (seconds), until the input is handled (or, input held back because the peer does not
+# read, for at most one more ping timeout).
+INPUT_RECHECK = 0.01
 PONG_PROBE = "3probe"
 NOOP = "6"
 CLOSE = "1"
@@ -209,14 +216,30 @@ class EngineSocket(EventEmitter):
             self._awaiting_pong = True
             self._heartbeat_timer.arm(self.server.ping_timeout)
 
-    def _confirm_ping_timeout(self, hops: int) -> None:
-        """Close with ``ping timeout`` unless a pong arrived meanwhile (the timer is re-armed then)."""
+    def _confirm_ping_timeout(self, hops: int, held_until: float | None = None) -> None:
+        """Close with ``ping timeout`` unless a pong arrived meanwhile (the timer is re-armed then).
+
+        Input that arrived but is not handled yet (waiting for its turn, or unread while the
+        connection is held back) may hold the pong: the verdict waits for it.
+        """
         if self.ready_state == "closed" or not self._awaiting_pong or self._heartbeat_timer.armed:
             return
+        loop = self.server.wheel.loop
         if hops:
-            self.server.wheel.loop.call_soon(self._confirm_ping_timeout, hops - 1)
-        else:
-            self._on_close("ping timeout")
+            loop.call_soon(self._confirm_ping_timeout, hops - 1, held_until)
+            return
+        waiting = self._transport.waiting_input()
+        if waiting == INPUT_HELD:
+            now = loop.time()
+            if held_until is None:
+                held_until = now + self.server.ping_timeout
+            if now < held_until:
+                loop.call_later(INPUT_RECHECK, self._confirm_ping_timeout, 0, held_until)
+                return
+        elif waiting == INPUT_QUEUED:
+            loop.call_later(INPUT_RECHECK, self._confirm_ping_timeout, 0, held_until)
+            return
+        self._on_close("ping timeout")
 
     def _on_packet(self, packet_type: int, data: str | bytes) -> None:
         if self.ready_state != "open":  # as Node: nothing is delivered once closing
@@ -327,6 +350,10 @@ class Transport:
     def discard(self) -> None:
         """Stop using the transport after an upgrade (or a timed-out close)."""
 
+    def waiting_input(self) -> int:
+        """INPUT_NONE, INPUT_QUEUED or INPUT_HELD: input received but not handled yet."""
+        return INPUT_NONE
+
 
 class PollingTransport(Transport):
     """HTTP long-polling: held GETs carry payloads down, POSTs carry them up."""
@@ -428,6 +455,10 @@ class PollingTransport(Transport):
         if error is not None:
             socket._on_close("parse error", error)
 
+    def waiting_input(self) -> int:
+        """A POST being delivered (in turns) may hold a pong."""
+        return INPUT_QUEUED if self._post is not None else INPUT_NONE
+
     def _answer_post(self) -> None:
         post, self._post = self._post, None
         self._inbox = []
@@ -515,6 +546,10 @@ class WebSocketTransport(Transport, WebSocketHandler):
         if not self._closed:
             self._closed = True
             self.channel.close(code, reason)
+
+    def waiting_input(self) -> int:
+        """What the connection received and has not handled yet."""
+        return self.channel.waiting_input()
 
     def upgraded(self) -> None:
         """The upgrade completed: this is now the session's transport."""

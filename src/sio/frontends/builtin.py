@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import struct
+import termios
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -37,6 +40,9 @@ from sio._sio_core import (
     encode_text_frame,
 )
 from sio.engine.exchange import (
+    INPUT_HELD,
+    INPUT_NONE,
+    INPUT_QUEUED,
     TURN_CLOCK_EVERY,
     TURN_MESSAGES,
     TURN_SECONDS,
@@ -491,6 +497,17 @@ class HttpConnection(asyncio.Protocol):
         websocket.start(response, lambda: self.engine.accept_websocket(exchange, websocket), rest)
 
 
+def _unread_bytes(transport: asyncio.Transport) -> int:
+    """Bytes the kernel received on the transport's socket that nobody has read yet."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
+
+
 class _RequestRefused(Exception):
     """Raised from a parser callback: answer ``status`` with ``message`` and close the connection."""
 
@@ -697,6 +714,14 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             self._backlog.extend(events)
             return
         self._handle_slice(events)
+
+    def waiting_input(self) -> int:
+        """Parsed messages waiting for their turn, or bytes unread while reading is held back."""
+        if self._backlog is not None or self._failure is not None:
+            return INPUT_QUEUED
+        if self._paused and not self._closed and _unread_bytes(self._transport):
+            return INPUT_HELD
+        return INPUT_NONE
 
     def _handle_slice(self, events: list[tuple[int, Any]]) -> None:
         """Handle messages within this turn's budget; what is left waits for the next turn."""
