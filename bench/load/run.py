@@ -10,8 +10,16 @@ with ``npm ci`` into bench/load/node/node_modules)::
     python bench/load/run.py --profile         # + perf and py-spy profiles of sio (2 runs per scenario)
     python bench/load/run.py --from-json bench/load/logs/last-run.json   # re-render a saved run
 
-Scenarios: echo, latency, broadcast, storm, idle, asgi-echo, asgi-broadcast.
-Servers: sio, node, psio-uvicorn, psio-aiohttp, sio-asgi, floor (idle only: the least a ping costs).
+Scenarios: echo, latency, broadcast, storm, idle, asgi-echo, asgi-broadcast; the floods (one
+attacker next to a bystander, bench/load/floods.py): flood-ping, flood-acks, flood-pipeline,
+flood-handshakes, flood-burst, heartbeat; scale (19,000 idle sessions at the default heartbeat).
+Servers: sio, node, psio-uvicorn, psio-aiohttp, sio-asgi, floor (idle only: the least a ping costs),
+and sio-before when SIO_BEFORE names another checkout with a built .venv (floods: before and after
+in the same run)::
+
+    git worktree add /tmp/before <commit>
+    (cd /tmp/before && python -m venv .venv && .venv/bin/pip install -e .)
+    SIO_BEFORE=/tmp/before python bench/load/run.py --scenarios flood-acks,flood-burst
 """
 
 from __future__ import annotations

@@ -290,8 +290,9 @@ async def test_bad_websocket_handshakes_are_refused(eio_server, headers, status:
 
 
 async def test_an_upgrade_pipelined_behind_a_request_is_refused(eio_server) -> None:
-    """An upgrade request behind an unanswered one cannot switch protocols: 400, the connection
-    is closed, and the poll it held is aborted (``transport error``)."""
+    """An upgrade request behind an unanswered one cannot switch protocols: the connection is
+    closed without an answer (a 400 now would be read as the poll's answer), and the poll it held
+    is aborted (``transport error``)."""
     running, eio, sessions = await _server(eio_server)
     client = await PollingClient.open(running.port)
     session = await sessions.next()
@@ -302,7 +303,7 @@ async def test_an_upgrade_pipelined_behind_a_request_is_refused(eio_server) -> N
     )
     data = await conn.wait_closed()
     conn.close()
-    assert data.startswith(b"HTTP/1.1 400 ")
+    assert data == b""
     assert await session.close_reason() == "transport error"
     assert eio.clients_count == 0
 

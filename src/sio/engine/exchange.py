@@ -23,14 +23,6 @@ TURN_MESSAGES = 1000
 TURN_SECONDS = 0.002
 TURN_CLOCK_EVERY = 4
 
-# What a connection's unhandled input is, for a ping deadline that passes meanwhile (see
-# ``EngineSocket._confirm_ping_timeout``): none; parsed and waiting for its turn (it will be
-# handled: wait for it); or unread in the kernel while reading is held back because the peer does
-# not read (it may never be read: wait a bounded time).
-INPUT_NONE = 0
-INPUT_QUEUED = 1
-INPUT_HELD = 2
-
 
 def parse_query(query_string: str) -> dict[str, str]:
     """The fields of a query string, as ``dict(parse_qsl(qs, keep_blank_values=True))`` makes them.
@@ -191,9 +183,13 @@ class WebSocketChannel(ABC):
         """False while the front end asks the writer to pause (back-pressure)."""
         return True
 
-    def waiting_input(self) -> int:
-        """INPUT_NONE, INPUT_QUEUED or INPUT_HELD: input received but not handled yet."""
-        return INPUT_NONE
+    def input_counts(self) -> tuple[int, int]:
+        """Messages received (parsed) and handled so far: the difference waits for its turn."""
+        return (0, 0)
+
+    def input_held(self) -> bool:
+        """Whether bytes wait unread because reading is held back (the peer does not read)."""
+        return False
 
 
 class WebSocketHandler(ABC):

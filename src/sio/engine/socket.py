@@ -27,9 +27,6 @@ from sio._sio_core import (
     encode_eio_payload,
 )
 from sio.engine.exchange import (
-    INPUT_HELD,
-    INPUT_NONE,
-    INPUT_QUEUED,
     TURN_CLOCK_EVERY,
     TURN_MESSAGES,
     TURN_SECONDS,
@@ -48,10 +45,11 @@ PINGS = (SharedPacket("2"),)  # every heartbeat writes the same, pre-built frame
 # Loop turns between a pong's deadline and the ping timeout, so that the loop polls its sockets
 # once in between: uvloop runs call_soon callbacks before it polls, the default loop after.
 PING_TIMEOUT_HOPS = 2
-# While a connection's input waits to be handled at its ping deadline, the verdict is checked again
-# this often (seconds), until the input is handled (or, input held back because the peer does not
-# read, for at most one more ping timeout).
+# While input that had arrived by a pong's deadline waits to be handled, the verdict is checked
+# again this often (seconds); input held back unread (the peer does not read) is waited for at most
+# one more ping timeout, checked less often (each check asks the kernel).
 INPUT_RECHECK = 0.01
+HELD_RECHECK = 0.1
 PONG_PROBE = "3probe"
 NOOP = "6"
 CLOSE = "1"
@@ -84,6 +82,7 @@ class EngineSocket(EventEmitter):
         "_transport",
         "_upgrade_timer",
         "_upgrade_transport",
+        "_verdict",
         "id",
         "ready_state",
         "remote_address",
@@ -110,6 +109,8 @@ class EngineSocket(EventEmitter):
         # One timer per session carries the heartbeat: the next ping, or the wait for its pong.
         self._heartbeat_timer = wheel.timer(self._on_heartbeat_timer)
         self._awaiting_pong = False
+        # While a ping timeout waits for input: (messages received by the deadline, held_until).
+        self._verdict: tuple[int, float | None] | None = None
         # Timers most sessions never need are made on first use (memory per idle session).
         self._upgrade_timer: Timer | None = None
         self._close_timer: Timer | None = None
@@ -214,31 +215,39 @@ class EngineSocket(EventEmitter):
             if self.ready_state == "closed":  # the ping overflowed the backlog cap
                 return
             self._awaiting_pong = True
+            self._verdict = None
             self._heartbeat_timer.arm(self.server.ping_timeout)
 
-    def _confirm_ping_timeout(self, hops: int, held_until: float | None = None) -> None:
+    def _confirm_ping_timeout(self, hops: int) -> None:
         """Close with ``ping timeout`` unless a pong arrived meanwhile (the timer is re-armed then).
 
-        Input that arrived but is not handled yet (waiting for its turn, or unread while the
-        connection is held back) may hold the pong: the verdict waits for it.
+        Input that had arrived by the deadline but is not handled yet (parsed, waiting for its
+        turn) may hold the pong: the verdict waits until it is handled. Input unread because
+        reading is held back (the peer does not read) is waited for one more ping timeout at most.
+        A re-check goes through the heartbeat timer, so a pong meanwhile cancels it.
         """
         if self.ready_state == "closed" or not self._awaiting_pong or self._heartbeat_timer.armed:
             return
-        loop = self.server.wheel.loop
         if hops:
-            loop.call_soon(self._confirm_ping_timeout, hops - 1, held_until)
+            self.server.wheel.loop.call_soon(self._confirm_ping_timeout, hops - 1)
             return
-        waiting = self._transport.waiting_input()
-        if waiting == INPUT_HELD:
-            now = loop.time()
+        transport = self._transport
+        received, handled = transport.input_counts()
+        verdict = self._verdict
+        if verdict is None:
+            verdict = self._verdict = (received, None)
+        mark, held_until = verdict
+        if handled < mark:
+            self._heartbeat_timer.arm(INPUT_RECHECK)
+            return
+        if transport.input_held():
+            now = self.server.wheel.loop.time()
             if held_until is None:
                 held_until = now + self.server.ping_timeout
+                self._verdict = (mark, held_until)
             if now < held_until:
-                loop.call_later(INPUT_RECHECK, self._confirm_ping_timeout, 0, held_until)
+                self._heartbeat_timer.arm(HELD_RECHECK)
                 return
-        elif waiting == INPUT_QUEUED:
-            loop.call_later(INPUT_RECHECK, self._confirm_ping_timeout, 0, held_until)
-            return
         self._on_close("ping timeout")
 
     def _on_packet(self, packet_type: int, data: str | bytes) -> None:
@@ -350,15 +359,29 @@ class Transport:
     def discard(self) -> None:
         """Stop using the transport after an upgrade (or a timed-out close)."""
 
-    def waiting_input(self) -> int:
-        """INPUT_NONE, INPUT_QUEUED or INPUT_HELD: input received but not handled yet."""
-        return INPUT_NONE
+    def input_counts(self) -> tuple[int, int]:
+        """Messages received and handled so far (the difference waits for its turn)."""
+        return (0, 0)
+
+    def input_held(self) -> bool:
+        """Whether input waits unread because reading is held back."""
+        return False
 
 
 class PollingTransport(Transport):
     """HTTP long-polling: held GETs carry payloads down, POSTs carry them up."""
 
-    __slots__ = ("_closing", "_discarded", "_inbox", "_inbox_error", "_inbox_next", "_poll", "_post")
+    __slots__ = (
+        "_closing",
+        "_delivered",
+        "_discarded",
+        "_inbox",
+        "_inbox_error",
+        "_inbox_next",
+        "_poll",
+        "_post",
+        "_received",
+    )
     name = "polling"
 
     def __init__(self) -> None:
@@ -372,6 +395,8 @@ class PollingTransport(Transport):
         self._inbox: list[tuple[int, str | bytes]] = []
         self._inbox_next = 0
         self._inbox_error: str | None = None  # the payload's decoding error, reported after it
+        self._received = 0  # packets received in POSTs, ever
+        self._delivered = 0  # of which delivered (or dropped with their POST)
 
     @property
     def writable(self) -> bool:
@@ -417,12 +442,14 @@ class PollingTransport(Transport):
             self._inbox_error = str(exc)
         self._post = exchange
         self._inbox_next = 0
+        self._received += len(self._inbox)
         self._deliver()
 
     def _deliver(self) -> None:
         """Deliver the POST's packets within this turn's budget; the rest on the next turn."""
         socket = self.socket
-        if socket.ready_state == "closed":  # closed meanwhile (between two turns)
+        if socket.ready_state == "closed" or self._discarded:
+            # Closed meanwhile, or upgraded (as Node, what is left of the payload is dropped).
             self._answer_post()
             return
         packets = self._inbox
@@ -431,22 +458,27 @@ class PollingTransport(Transport):
         limit = min(count, done + TURN_MESSAGES)
         clock = time.perf_counter
         deadline = clock() + TURN_SECONDS
-        while done < limit:
-            packet_type, data = packets[done]
-            done += 1
-            if packet_type == EIO_CLOSE:
-                if self._poll is not None:
-                    self._respond([NOOP])
-                socket._on_close("transport close")
-                self._answer_post()
-                return
-            socket._on_packet(packet_type, data)
-            if socket.ready_state == "closed":
-                self._answer_post()
-                return
-            if not done % TURN_CLOCK_EVERY and clock() > deadline:
-                break
+        try:
+            while done < limit:
+                packet_type, data = packets[done]
+                done += 1
+                if packet_type == EIO_CLOSE:
+                    if self._poll is not None:
+                        self._respond([NOOP])
+                    socket._on_close("transport close")
+                    self._answer_post()
+                    return
+                socket._on_packet(packet_type, data)
+                if socket.ready_state == "closed":
+                    self._answer_post()
+                    return
+                if not done % TURN_CLOCK_EVERY and clock() > deadline:
+                    break
+        except BaseException:
+            self._answer_post()  # a bug in our code: the POST must not stay open forever
+            raise
         if done < count:
+            self._delivered += done - self._inbox_next
             self._inbox_next = done
             asyncio.get_running_loop().call_soon(self._deliver)
             return
@@ -455,14 +487,16 @@ class PollingTransport(Transport):
         if error is not None:
             socket._on_close("parse error", error)
 
-    def waiting_input(self) -> int:
-        """A POST being delivered (in turns) may hold a pong."""
-        return INPUT_QUEUED if self._post is not None else INPUT_NONE
+    def input_counts(self) -> tuple[int, int]:
+        """Packets received in POSTs and delivered so far (a POST is delivered in turns)."""
+        return (self._received, self._delivered)
 
     def _answer_post(self) -> None:
+        """The POST's delivery is over (every packet delivered, or the rest dropped): answer it."""
         post, self._post = self._post, None
         self._inbox = []
         self._inbox_error = None
+        self._delivered = self._received
         if post is not None:
             post.respond(200, POST_HEADERS, b"ok")
 
@@ -547,9 +581,13 @@ class WebSocketTransport(Transport, WebSocketHandler):
             self._closed = True
             self.channel.close(code, reason)
 
-    def waiting_input(self) -> int:
-        """What the connection received and has not handled yet."""
-        return self.channel.waiting_input()
+    def input_counts(self) -> tuple[int, int]:
+        """Messages received and handled by the connection so far."""
+        return self.channel.input_counts()
+
+    def input_held(self) -> bool:
+        """Whether input waits unread because reading is held back."""
+        return self.channel.input_held()
 
     def upgraded(self) -> None:
         """The upgrade completed: this is now the session's transport."""

@@ -40,9 +40,6 @@ from sio._sio_core import (
     encode_text_frame,
 )
 from sio.engine.exchange import (
-    INPUT_HELD,
-    INPUT_NONE,
-    INPUT_QUEUED,
     TURN_CLOCK_EVERY,
     TURN_MESSAGES,
     TURN_SECONDS,
@@ -211,6 +208,10 @@ class HttpConnection(asyncio.Protocol):
                 # read had its share of the loop (resumed on the next turn).
                 self._held = data[start:]
                 self._update_reading()
+                if self._in_request:
+                    # A request cut at the slice: not a slow client, we hold it. Its timeout
+                    # starts again when parsing does (_resume).
+                    self._timer.cancel()
                 if not self._queue:
                     self._schedule_resume()
                 return
@@ -336,6 +337,8 @@ class HttpConnection(asyncio.Protocol):
         held, self._held = self._held, b""
         if held:
             self._feed(held)
+            if self._in_request and not self._held and not self._closing and not self._timer.armed:
+                self._timer.arm(HEADER_TIMEOUT)  # the rest of a request we held is the client's again
         self._update_reading()
 
     def _schedule_resume(self) -> None:
@@ -405,12 +408,19 @@ class HttpConnection(asyncio.Protocol):
         if transport is None or self._closing or transport.is_closing():
             self._close()
             return
+        if self._queue:
+            # Answers are still owed for earlier requests: an error answer now would be read as
+            # theirs. Close without one (what is owed is aborted).
+            self._abort_queued()
+            self._close()
+            return
         body = message.encode()
         transport.write(_render(status, [("Content-Type", "text/plain")], body, keep_alive=False))
         self._closing = True
         self._lingering = True
         self._timer.arm(LINGER_TIMEOUT)
-        self._abort_queued()
+        self._held = b""
+        transport.resume_reading()  # the linger drains input, even if reading was held back
         if transport.can_write_eof():
             transport.write_eof()
         else:  # pragma: no cover - TCP transports can
@@ -571,11 +581,13 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         "_closed",
         "_engine",
         "_failure",
+        "_handled",
         "_out",
         "_out_bytes",
         "_parser",
         "_paused",
         "_reading",
+        "_received",
         "_transport",
         "handler",
     )
@@ -593,6 +605,8 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         self._close_timer: Timer | None = None  # made when a close starts
         self._backlog: list[tuple[int, Any]] | None = None  # parsed messages over the budget
         self._failure: WebSocketError | None = None  # what broke the input, after the backlog
+        self._received = 0  # messages parsed, ever
+        self._handled = 0  # messages handled (or dropped by a close), ever
         self.handler: WebSocketHandler | None = None
         if paused:
             self.pause_writing()
@@ -710,25 +724,28 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             # The messages before the fault are handled first (in turns, as any), then the close.
             self._failure = exc
             events = exc.events
+        self._received += len(events)
         if self._backlog is not None:  # (only when fed directly: reading is paused meanwhile)
             self._backlog.extend(events)
             return
         self._handle_slice(events)
 
-    def waiting_input(self) -> int:
-        """Parsed messages waiting for their turn, or bytes unread while reading is held back."""
-        if self._backlog is not None or self._failure is not None:
-            return INPUT_QUEUED
-        if self._paused and not self._closed and _unread_bytes(self._transport):
-            return INPUT_HELD
-        return INPUT_NONE
+    def input_counts(self) -> tuple[int, int]:
+        """Messages parsed and handled so far (the backlog is the difference)."""
+        return (self._received, self._handled)
+
+    def input_held(self) -> bool:
+        """Bytes unread in the kernel while reading is held back for back-pressure."""
+        return self._paused and not self._closed and _unread_bytes(self._transport) > 0
 
     def _handle_slice(self, events: list[tuple[int, Any]]) -> None:
         """Handle messages within this turn's budget; what is left waits for the next turn."""
         self._reading = True
+        done = len(events)  # (all of them, if dispatching raises: they are not waiting any more)
         try:
             done = self._dispatch(events)
         finally:
+            self._handled += done
             self._end_read()
         if self._closed:
             return
