@@ -452,6 +452,41 @@ async def test_a_pong_unread_while_reading_is_held_back_wins_once_read(eio_serve
     ws.abort()
 
 
+async def test_a_pong_unread_behind_our_own_backlog_is_waited_for(eio_server) -> None:
+    """As above, but the pong comes in a second write, behind 400 more costly messages, while the
+    server holds reading back for the first 400: at the deadline the pong is not even read (it waits
+    in the kernel, or in the client's send queue under TCP flow control). The deadline is suspended
+    while the server holds the input back and runs afresh once it reads again: the session lives on."""
+    running = await eio_server(ping_interval=0.2, ping_timeout=0.1)
+    eio: EngineServer = running.app
+    sessions = Sessions(eio)
+    ws, handshake = await open_websocket(running.port)
+    session = await sessions.next()
+    channel = _channel(eio, handshake["sid"])
+    handled: list[str] = []
+
+    def costly(message: str) -> None:
+        until = time.perf_counter() + 0.001
+        while time.perf_counter() < until:
+            pass
+        handled.append(message)
+
+    session.socket.on("message", costly)
+    heartbeats: asyncio.Queue[None] = asyncio.Queue()
+    session.socket.on("heartbeat", lambda: heartbeats.put_nowait(None))
+    assert await ws.recv() == "2"
+    first_read = after_call(channel, "_handle_slice")
+    ws.conn.writer.write(b"".join(encode_frame(OP_TEXT, f"4a{i}", mask=MASK) for i in range(400)))
+    await bounded(first_read)
+    assert channel._backlog is not None and not channel._transport.is_reading()
+    second = b"".join(encode_frame(OP_TEXT, f"4b{i}", mask=MASK) for i in range(400))
+    ws.conn.writer.write(second + encode_frame(OP_TEXT, "3", mask=MASK))
+    await bounded(heartbeats.get())
+    assert len(handled) == 800
+    assert not session.closed.done(), session.closed.result()
+    ws.abort()
+
+
 async def test_input_held_back_does_not_keep_a_silent_session_alive_forever(eio_server) -> None:
     """A client that stops reading, so that reading its connection is held back, and whose unread
     input has no pong: its ping deadline waits for that input one ping timeout more at most, then

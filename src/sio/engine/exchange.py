@@ -183,9 +183,9 @@ class WebSocketChannel(ABC):
         """False while the front end asks the writer to pause (back-pressure)."""
         return True
 
-    def input_counts(self) -> tuple[int, int]:
-        """Messages received (parsed) and handled so far: the difference waits for its turn."""
-        return (0, 0)
+    def input_queued(self) -> bool:
+        """Whether input waits for its turn, reading held back by us meanwhile (not the peer's doing)."""
+        return False
 
     def input_held(self) -> bool:
         """Whether bytes wait unread because reading is held back (the peer does not read)."""

@@ -45,11 +45,12 @@ PINGS = (SharedPacket("2"),)  # every heartbeat writes the same, pre-built frame
 # Loop turns between a pong's deadline and the ping timeout, so that the loop polls its sockets
 # once in between: uvloop runs call_soon callbacks before it polls, the default loop after.
 PING_TIMEOUT_HOPS = 2
-# While input that had arrived by a pong's deadline waits to be handled, the verdict is checked
-# again this often (seconds); input held back unread (the peer does not read) is waited for at most
-# one more ping timeout, checked less often (each check asks the kernel).
+# While we hold a connection's input back at a pong's deadline (its turn has not come), the verdict
+# is checked again this often (seconds); input unread because the peer does not read is waited for
+# one more ping timeout at most, checked less often (each check asks the kernel).
 INPUT_RECHECK = 0.01
 HELD_RECHECK = 0.1
+SUSPENDED = -1.0  # EngineSocket._verdict while the deadline waits for input we hold back
 PONG_PROBE = "3probe"
 NOOP = "6"
 CLOSE = "1"
@@ -109,8 +110,9 @@ class EngineSocket(EventEmitter):
         # One timer per session carries the heartbeat: the next ping, or the wait for its pong.
         self._heartbeat_timer = wheel.timer(self._on_heartbeat_timer)
         self._awaiting_pong = False
-        # While a ping timeout waits for input: (messages received by the deadline, held_until).
-        self._verdict: tuple[int, float | None] | None = None
+        # While a ping timeout waits for input: SUSPENDED (we held it back), or the time up to
+        # which input held back by the peer is waited for.
+        self._verdict: float | None = None
         # Timers most sessions never need are made on first use (memory per idle session).
         self._upgrade_timer: Timer | None = None
         self._close_timer: Timer | None = None
@@ -221,10 +223,12 @@ class EngineSocket(EventEmitter):
     def _confirm_ping_timeout(self, hops: int) -> None:
         """Close with ``ping timeout`` unless a pong arrived meanwhile (the timer is re-armed then).
 
-        Input that had arrived by the deadline but is not handled yet (parsed, waiting for its
-        turn) may hold the pong: the verdict waits until it is handled. Input unread because
-        reading is held back (the peer does not read) is waited for one more ping timeout at most.
-        A re-check goes through the heartbeat timer, so a pong meanwhile cancels it.
+        While we hold the connection's input back (messages waiting for their turn, a POST being
+        delivered), the peer is not late: its pong may be in that input, or behind it, where TCP
+        flow control keeps it. The deadline is suspended until we read again, then runs afresh.
+        Input unread because the peer does not read (reading held back for back-pressure) is
+        waited for one more ping timeout at most. Re-checks go through the heartbeat timer, so a
+        pong meanwhile cancels them.
         """
         if self.ready_state == "closed" or not self._awaiting_pong or self._heartbeat_timer.armed:
             return
@@ -232,21 +236,21 @@ class EngineSocket(EventEmitter):
             self.server.wheel.loop.call_soon(self._confirm_ping_timeout, hops - 1)
             return
         transport = self._transport
-        received, handled = transport.input_counts()
-        verdict = self._verdict
-        if verdict is None:
-            verdict = self._verdict = (received, None)
-        mark, held_until = verdict
-        if handled < mark:
-            self._heartbeat_timer.arm(INPUT_RECHECK)
+        timer = self._heartbeat_timer
+        if transport.input_queued():
+            self._verdict = SUSPENDED
+            timer.arm(INPUT_RECHECK)
+            return
+        if self._verdict == SUSPENDED:  # we read again: the peer has a whole ping timeout from now
+            self._verdict = None
+            timer.arm(self.server.ping_timeout)
             return
         if transport.input_held():
             now = self.server.wheel.loop.time()
-            if held_until is None:
-                held_until = now + self.server.ping_timeout
-                self._verdict = (mark, held_until)
-            if now < held_until:
-                self._heartbeat_timer.arm(HELD_RECHECK)
+            if self._verdict is None:
+                self._verdict = now + self.server.ping_timeout
+            if now < self._verdict:
+                timer.arm(HELD_RECHECK)
                 return
         self._on_close("ping timeout")
 
@@ -359,9 +363,9 @@ class Transport:
     def discard(self) -> None:
         """Stop using the transport after an upgrade (or a timed-out close)."""
 
-    def input_counts(self) -> tuple[int, int]:
-        """Messages received and handled so far (the difference waits for its turn)."""
-        return (0, 0)
+    def input_queued(self) -> bool:
+        """Whether input waits for its turn (held back by us, not by the peer)."""
+        return False
 
     def input_held(self) -> bool:
         """Whether input waits unread because reading is held back."""
@@ -373,14 +377,12 @@ class PollingTransport(Transport):
 
     __slots__ = (
         "_closing",
-        "_delivered",
         "_discarded",
         "_inbox",
         "_inbox_error",
         "_inbox_next",
         "_poll",
         "_post",
-        "_received",
     )
     name = "polling"
 
@@ -395,8 +397,6 @@ class PollingTransport(Transport):
         self._inbox: list[tuple[int, str | bytes]] = []
         self._inbox_next = 0
         self._inbox_error: str | None = None  # the payload's decoding error, reported after it
-        self._received = 0  # packets received in POSTs, ever
-        self._delivered = 0  # of which delivered (or dropped with their POST)
 
     @property
     def writable(self) -> bool:
@@ -442,7 +442,6 @@ class PollingTransport(Transport):
             self._inbox_error = str(exc)
         self._post = exchange
         self._inbox_next = 0
-        self._received += len(self._inbox)
         self._deliver()
 
     def _deliver(self) -> None:
@@ -478,7 +477,6 @@ class PollingTransport(Transport):
             self._answer_post()  # a bug in our code: the POST must not stay open forever
             raise
         if done < count:
-            self._delivered += done - self._inbox_next
             self._inbox_next = done
             asyncio.get_running_loop().call_soon(self._deliver)
             return
@@ -487,16 +485,15 @@ class PollingTransport(Transport):
         if error is not None:
             socket._on_close("parse error", error)
 
-    def input_counts(self) -> tuple[int, int]:
-        """Packets received in POSTs and delivered so far (a POST is delivered in turns)."""
-        return (self._received, self._delivered)
+    def input_queued(self) -> bool:
+        """A POST is being delivered (in turns): it may hold the pong."""
+        return self._post is not None
 
     def _answer_post(self) -> None:
         """The POST's delivery is over (every packet delivered, or the rest dropped): answer it."""
         post, self._post = self._post, None
         self._inbox = []
         self._inbox_error = None
-        self._delivered = self._received
         if post is not None:
             post.respond(200, POST_HEADERS, b"ok")
 
@@ -581,9 +578,9 @@ class WebSocketTransport(Transport, WebSocketHandler):
             self._closed = True
             self.channel.close(code, reason)
 
-    def input_counts(self) -> tuple[int, int]:
-        """Messages received and handled by the connection so far."""
-        return self.channel.input_counts()
+    def input_queued(self) -> bool:
+        """Whether the connection's input waits for its turn."""
+        return self.channel.input_queued()
 
     def input_held(self) -> bool:
         """Whether input waits unread because reading is held back."""

@@ -581,13 +581,11 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         "_closed",
         "_engine",
         "_failure",
-        "_handled",
         "_out",
         "_out_bytes",
         "_parser",
         "_paused",
         "_reading",
-        "_received",
         "_transport",
         "handler",
     )
@@ -605,8 +603,6 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         self._close_timer: Timer | None = None  # made when a close starts
         self._backlog: list[tuple[int, Any]] | None = None  # parsed messages over the budget
         self._failure: WebSocketError | None = None  # what broke the input, after the backlog
-        self._received = 0  # messages parsed, ever
-        self._handled = 0  # messages handled (or dropped by a close), ever
         self.handler: WebSocketHandler | None = None
         if paused:
             self.pause_writing()
@@ -724,15 +720,14 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             # The messages before the fault are handled first (in turns, as any), then the close.
             self._failure = exc
             events = exc.events
-        self._received += len(events)
         if self._backlog is not None:  # (only when fed directly: reading is paused meanwhile)
             self._backlog.extend(events)
             return
         self._handle_slice(events)
 
-    def input_counts(self) -> tuple[int, int]:
-        """Messages parsed and handled so far (the backlog is the difference)."""
-        return (self._received, self._handled)
+    def input_queued(self) -> bool:
+        """Parsed messages wait for their turn (reading is held back by us meanwhile)."""
+        return self._backlog is not None or self._failure is not None
 
     def input_held(self) -> bool:
         """Bytes unread in the kernel while reading is held back for back-pressure."""
@@ -741,11 +736,9 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
     def _handle_slice(self, events: list[tuple[int, Any]]) -> None:
         """Handle messages within this turn's budget; what is left waits for the next turn."""
         self._reading = True
-        done = len(events)  # (all of them, if dispatching raises: they are not waiting any more)
         try:
             done = self._dispatch(events)
         finally:
-            self._handled += done
             self._end_read()
         if self._closed:
             return
