@@ -1,11 +1,19 @@
-# The one exception hierarchy of the core. Every decoder raises only subclasses of
-# ProtocolError on bad input ("the peer broke the protocol"); EncodeError is raised
-# for values the application asked us to send that the wire cannot carry ("you
-# misused the API").
+# The one exception hierarchy of sio (the tree is drawn in src/sio/errors.py). Its root and
+# the core's exceptions live here, so that the compiled decoders raise them. Every decoder
+# raises only subclasses of ProtocolError on bad input ("the peer broke the protocol");
+# EncodeError and LocalProtocolError are the application's faults ("you misused the API").
 
 
-class ProtocolError(ValueError):
-    """Base class of every error the core raises on malformed input from a peer."""
+class SioError(Exception):
+    """The root of every exception sio raises on purpose."""
+
+
+class ProtocolError(SioError, ValueError):
+    """The peer broke the protocol: base class of every error raised on malformed input."""
+
+
+class LocalProtocolError(SioError, ValueError):
+    """The application asked for something the protocol does not allow (a reserved event name)."""
 
 
 class WebSocketError(ProtocolError):
@@ -63,5 +71,5 @@ class SocketIOError(ProtocolError):
     """A Socket.IO packet could not be decoded or is invalid for its type."""
 
 
-class EncodeError(TypeError):
+class EncodeError(SioError, TypeError):
     """A value cannot be carried by the protocol (not JSON-serialisable, bad argument)."""

@@ -23,8 +23,17 @@ except ImportError as exc:  # pragma: no cover - depends on how sio was installe
 from sio.adapter import Adapter
 from sio.broadcast import BroadcastOperator
 from sio.engine import EngineServer, EngineSocket
-from sio.errors import AckTimeoutError, ConnectError, EncodeError, ProtocolError
+from sio.errors import (
+    AckTimeoutError,
+    ConnectError,
+    EncodeError,
+    InvalidOption,
+    LocalProtocolError,
+    ProtocolError,
+    SioError,
+)
 from sio.namespace import Namespace, ParentNamespace
+from sio.reasons import DisconnectReason
 from sio.server import Server
 from sio.socket import Handshake, Socket
 
@@ -33,14 +42,18 @@ __all__ = [
     "Adapter",
     "BroadcastOperator",
     "ConnectError",
+    "DisconnectReason",
     "EncodeError",
     "EngineServer",
     "EngineSocket",
     "Handshake",
+    "InvalidOption",
+    "LocalProtocolError",
     "Namespace",
     "ParentNamespace",
     "ProtocolError",
     "Server",
+    "SioError",
     "Socket",
     "_sio_core",
 ]

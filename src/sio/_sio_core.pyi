@@ -5,8 +5,14 @@ from typing import Any, Final
 
 # --- errors -------------------------------------------------------------------------
 
-class ProtocolError(ValueError):
-    """Base class of every error the core raises on malformed input from a peer."""
+class SioError(Exception):
+    """The root of every exception sio raises on purpose."""
+
+class ProtocolError(SioError, ValueError):
+    """The peer broke the protocol: base class of every error raised on malformed input."""
+
+class LocalProtocolError(SioError, ValueError):
+    """The application asked for something the protocol does not allow."""
 
 class WebSocketError(ProtocolError):
     """A WebSocket frame broke RFC 6455; ``close_code`` is the close code to send."""
@@ -39,7 +45,7 @@ class EngineIOError(ProtocolError):
 class SocketIOError(ProtocolError):
     """A Socket.IO packet could not be decoded or is invalid for its type."""
 
-class EncodeError(TypeError):
+class EncodeError(SioError, TypeError):
     """A value cannot be carried by the protocol."""
 
 # --- WebSocket ----------------------------------------------------------------------

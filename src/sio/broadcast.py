@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sio._events import call_handler
 from sio._sio_core import RESERVED_EVENTS, SIO_EVENT
 from sio.adapter import NO_ROOMS, BroadcastFlags, BroadcastOptions
-from sio.errors import AckTimeoutError
+from sio.errors import AckTimeoutError, LocalProtocolError
 
 if TYPE_CHECKING:
     from sio.adapter import Adapter
@@ -90,7 +90,7 @@ class BroadcastOperator:
         partial list).
         """
         if event in RESERVED_EVENTS:
-            raise ValueError(f'"{event}" is a reserved event name')
+            raise LocalProtocolError(f'"{event}" is a reserved event name')
         if args and callable(args[-1]):
             self._emit_with_ack_callback([event, *args[:-1]], args[-1])
         else:
@@ -100,7 +100,7 @@ class BroadcastOperator:
     def _emit_with_ack_callback(self, data: list[Any], callback: Callable[..., Any]) -> None:
         timeout = self.flags.timeout
         if timeout is None:
-            raise ValueError("a broadcast with acks needs a timeout: use .timeout(seconds)")
+            raise LocalProtocolError("a broadcast with acks needs a timeout: use .timeout(seconds)")
         responses: list[Any] = []
         expected = -1  # the client count, once known
         done = False

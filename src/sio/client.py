@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sio._sio_core import SIO_CONNECT, SIO_CONNECT_ERROR, SioDecoder, SioPacket, SocketIOError, Timer
 from sio.adapter import encode_for_engine
 from sio.engine.exchange import EncodedPacket
+from sio.reasons import DisconnectReason
 
 if TYPE_CHECKING:
     from sio.engine import EngineSocket
@@ -140,7 +141,7 @@ class Client:
         """Close the connection from the Socket.IO layer (``forced server close``)."""
         if self.conn.ready_state == "open":
             self.conn.close()
-            self._on_close("forced server close")
+            self._on_close(DisconnectReason.FORCED_SERVER_CLOSE)
 
     def _disconnect(self) -> None:
         """``socket.disconnect(close=True)``: every namespace, then the connection."""
@@ -155,7 +156,7 @@ class Client:
             socket._on_error(err)
         self.conn.close()
 
-    def _on_close(self, reason: str, description: Any = None) -> None:
+    def _on_close(self, reason: DisconnectReason, description: Any = None) -> None:
         if not self.closed:
             self.closed = True
             self.conn.off("message", self._on_data)

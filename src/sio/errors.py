@@ -1,13 +1,52 @@
-"""The exceptions of sio's public API."""
+"""The exceptions of sio, under one root.
+
+::
+
+    SioError                        every exception sio raises on purpose
+    ├── ProtocolError (ValueError)  the peer broke the protocol (raised by the decoders)
+    │   ├── WebSocketError          a frame broke RFC 6455 (``close_code``: 1002, 1007, 1009)
+    │   │   ├── WebSocketProtocolError, WebSocketInvalidUtf8, WebSocketMessageTooBig
+    │   ├── HandshakeError          not a valid WebSocket upgrade (``status``)
+    │   ├── EngineIOError           an undecodable Engine.IO packet or payload
+    │   └── SocketIOError           an undecodable or invalid Socket.IO packet
+    ├── LocalProtocolError (ValueError)  the application asked for what the protocol forbids:
+    │                                    a reserved event name, a broadcast with acks but no timeout
+    ├── InvalidOption (ValueError)  an option of ``Server`` / ``EngineServer`` out of its range
+    ├── EncodeError (TypeError)     a value the wire cannot carry
+    ├── ConnectError                raised by a middleware to refuse a connection
+    ├── EngineRefusal               what ``connection_error`` handlers get (sio.engine.server)
+    └── AckTimeoutError (TimeoutError)  no acknowledgement in time
+
+The peer's faults (``ProtocolError``) never reach application code as exceptions: the server
+answers them (an HTTP status, a close code, a disconnect reason). The others are raised to the
+application's own calls. Each keeps the builtin base it had (``ValueError``, ``TypeError``,
+``TimeoutError``), so code catching those still works.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sio._sio_core import EncodeError, ProtocolError
+from sio._sio_core import (
+    EncodeError,
+    EngineIOError,
+    HandshakeError,
+    LocalProtocolError,
+    ProtocolError,
+    SioError,
+    SocketIOError,
+    WebSocketError,
+    WebSocketInvalidUtf8,
+    WebSocketMessageTooBig,
+    WebSocketProtocolError,
+)
 
 
-class ConnectError(Exception):
+class InvalidOption(SioError, ValueError):
+    """An option of ``Server`` or ``EngineServer`` is out of its range."""
+
+
+class ConnectError(SioError):
     """Raised by a middleware to refuse a connection: the client gets CONNECT_ERROR ``{message, data}``."""
 
     def __init__(self, message: str, data: Any = None) -> None:
@@ -16,7 +55,7 @@ class ConnectError(Exception):
         self.data = data
 
 
-class AckTimeoutError(TimeoutError):
+class AckTimeoutError(SioError, TimeoutError):
     """No acknowledgement arrived in time (``emit_with_ack`` with a timeout)."""
 
     def __init__(self, message: str = "operation has timed out", responses: Any = None) -> None:
@@ -24,4 +63,19 @@ class AckTimeoutError(TimeoutError):
         self.responses = responses
 
 
-__all__ = ["AckTimeoutError", "ConnectError", "EncodeError", "ProtocolError"]
+__all__ = [
+    "AckTimeoutError",
+    "ConnectError",
+    "EncodeError",
+    "EngineIOError",
+    "HandshakeError",
+    "InvalidOption",
+    "LocalProtocolError",
+    "ProtocolError",
+    "SioError",
+    "SocketIOError",
+    "WebSocketError",
+    "WebSocketInvalidUtf8",
+    "WebSocketMessageTooBig",
+    "WebSocketProtocolError",
+]

@@ -15,6 +15,7 @@ from sio.broadcast import BroadcastOperator
 from sio.client import Client
 from sio.engine import EngineServer, EngineSocket
 from sio.namespace import Namespace, ParentNamespace
+from sio.reasons import DisconnectReason
 from sio.socket import Socket
 from sio.static import StaticFiles
 from sio.timers import LoopTimerWheel
@@ -275,7 +276,7 @@ class Server:
         """Disconnect every socket with ``server shutting down``, then close the engine."""
         for nsp in list(self._nsps.values()):
             for socket in list(nsp.sockets.values()):
-                socket._on_close("server shutting down")
+                socket._on_close(DisconnectReason.SERVER_SHUTTING_DOWN)
             await nsp.adapter.close()
         await self.engine.close()
 

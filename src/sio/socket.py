@@ -23,7 +23,8 @@ from sio._sio_core import (
 from sio.adapter import NO_ROOMS, BroadcastFlags, encode_for_engine
 from sio.broadcast import BroadcastOperator
 from sio.engine.exchange import EncodedPacket, parse_query_multi
-from sio.errors import AckTimeoutError
+from sio.errors import AckTimeoutError, LocalProtocolError
+from sio.reasons import DisconnectReason
 
 if TYPE_CHECKING:
     from sio.client import Client
@@ -135,7 +136,7 @@ class Socket(EventEmitter):
         ``err`` being None or an :class:`~sio.AckTimeoutError`.
         """
         if event in RESERVED_EVENTS:
-            raise ValueError(f'"{event}" is a reserved event name')
+            raise LocalProtocolError(f'"{event}" is a reserved event name')
         volatile, timeout = self._volatile, self._timeout
         self._volatile = False
         self._timeout = None
@@ -318,7 +319,7 @@ class Socket(EventEmitter):
             self.client._disconnect()
         else:
             self._packet(SIO_DISCONNECT, None)
-            self._on_close("server namespace disconnect")
+            self._on_close(DisconnectReason.SERVER_NAMESPACE_DISCONNECT)
         return self
 
     # -- internals -----------------------------------------------------------------
@@ -348,7 +349,7 @@ class Socket(EventEmitter):
             if ack is not None:
                 call_handler(ack, *packet.data)
         elif kind == SIO_DISCONNECT:
-            self._on_close("client namespace disconnect")
+            self._on_close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
 
     def _on_event(self, packet: SioPacket) -> None:
         args: list[Any] = packet.data
@@ -389,13 +390,13 @@ class Socket(EventEmitter):
 
         return ack
 
-    def _emit_reason(self, event: str, reason: str, description: Any) -> None:
+    def _emit_reason(self, event: str, reason: DisconnectReason, description: Any) -> None:
         """Call ``disconnecting``/``disconnect`` handlers with the (reason, description) they take."""
         args = (reason, description)
         for handler in self._handlers.get(event, ()):
             call_handler(handler, *args[: positional_arity(handler)])
 
-    def _on_close(self, reason: str, description: Any = None) -> None:
+    def _on_close(self, reason: DisconnectReason, description: Any = None) -> None:
         if not self.connected:
             return
         self._emit_reason("disconnecting", reason, description)

@@ -48,6 +48,7 @@ class Tracker:
 
     async def reason(self, socket: sio.Socket) -> str:
         reason = await bounded(self.reasons[socket.id])
+        assert isinstance(reason, sio.DisconnectReason)  # and equal to Node's string (the callers)
         # disconnecting came first, rooms still populated; then disconnect, rooms empty
         assert self.order[socket.id] == [f"disconnecting:{reason}:['room-1']", f"disconnect:{reason}:[]"]
         return reason

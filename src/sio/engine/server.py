@@ -25,6 +25,8 @@ import orjson
 from sio._events import EventEmitter
 from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel
 from sio.engine.socket import EngineSocket, PollingTransport, Transport, WebSocketTransport
+from sio.errors import InvalidOption, SioError
+from sio.reasons import DisconnectReason
 from sio.timers import LoopTimerWheel
 
 TRANSPORTS = ("polling", "websocket")
@@ -52,7 +54,7 @@ SERVER_FULL = "Too many connections"
 HANDSHAKE_RATE_EXCEEDED = "Too many handshakes, try again later"
 
 
-class EngineRefusal(Exception):
+class EngineRefusal(SioError):
     """A request the engine answers with an Engine.IO error (code, message, HTTP status)."""
 
     def __init__(self, code: int, message: str | None = None, status: int | None = None) -> None:
@@ -107,7 +109,9 @@ class EngineServer(EventEmitter):
         self.transports = tuple(transports)
         unknown = set(self.transports) - set(TRANSPORTS)
         if unknown or not self.transports:
-            raise ValueError(f"transports must be a non-empty subset of {TRANSPORTS}, not {self.transports}")
+            raise InvalidOption(
+                f"transports must be a non-empty subset of {TRANSPORTS}, not {self.transports}"
+            )
         self.allow_upgrades = allow_upgrades
         self.allow_request = allow_request
         if cors_allowed_origins is None or cors_allowed_origins == "*":
@@ -126,7 +130,7 @@ class EngineServer(EventEmitter):
         # Optional cap on new sessions per second, a token bucket holding one second's worth:
         # a reconnect storm or a handshake flood is refused cleanly instead of queueing up.
         if max_handshake_rate is not None and max_handshake_rate <= 0:
-            raise ValueError(f"max_handshake_rate must be positive, not {max_handshake_rate}")
+            raise InvalidOption(f"max_handshake_rate must be positive, not {max_handshake_rate}")
         self.max_handshake_rate = max_handshake_rate
         self._handshake_tokens = max(1.0, max_handshake_rate or 0.0)
         self._handshake_tokens_at = 0.0
@@ -186,7 +190,7 @@ class EngineServer(EventEmitter):
         for socket in list(self.clients.values()):
             socket.close()
             socket._transport.discard()
-            socket._on_close("forced close")
+            socket._on_close(DisconnectReason.FORCED_CLOSE)
         for server in self._servers:
             server.close()
         for server in self._servers:

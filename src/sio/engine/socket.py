@@ -37,6 +37,7 @@ from sio.engine.exchange import (
     WebSocketHandler,
     packet_data,
 )
+from sio.reasons import DisconnectReason
 
 if TYPE_CHECKING:
     from sio.engine.server import EngineServer
@@ -161,7 +162,7 @@ class EngineSocket(EventEmitter):
             # Not writable now (no poll held, or back-pressure): the backlog is bounded.
             self._buffered_bytes += sum(_wire_size(packet_data(packet)) for packet in packets)
             if self._buffered_bytes > self.server.max_buffered_bytes:
-                self._on_close("transport error", "outgoing buffer over max_buffered_bytes")
+                self._on_close(DisconnectReason.TRANSPORT_ERROR, "outgoing buffer over max_buffered_bytes")
 
     def close(self) -> None:
         """Close the session once buffered packets are written (reason ``forced close``)."""
@@ -201,11 +202,11 @@ class EngineSocket(EventEmitter):
     def _close_transport(self) -> None:
         if self.ready_state == "closed":
             return
-        self._transport.close(lambda: self._on_close("forced close"))
+        self._transport.close(lambda: self._on_close(DisconnectReason.FORCED_CLOSE))
 
     def _on_close_timeout(self) -> None:
         self._transport.discard()
-        self._on_close("forced close")
+        self._on_close(DisconnectReason.FORCED_CLOSE)
 
     def _on_heartbeat_timer(self) -> None:
         if self._awaiting_pong:
@@ -252,7 +253,7 @@ class EngineSocket(EventEmitter):
             if now < self._verdict:
                 timer.arm(HELD_RECHECK)
                 return
-        self._on_close("ping timeout")
+        self._on_close(DisconnectReason.PING_TIMEOUT)
 
     def _on_packet(self, packet_type: int, data: str | bytes) -> None:
         if self.ready_state != "open":  # as Node: nothing is delivered once closing
@@ -265,12 +266,12 @@ class EngineSocket(EventEmitter):
             self._heartbeat_timer.arm(self.server.ping_interval)
             self.emit("heartbeat")
         elif packet_type == EIO_CLOSE:
-            self._on_close("transport close")
+            self._on_close(DisconnectReason.TRANSPORT_CLOSE)
         elif packet_type == EIO_PING:  # v4 heartbeats go from the server to the client
-            self._on_close("transport error", "invalid heartbeat direction")
+            self._on_close(DisconnectReason.TRANSPORT_ERROR, "invalid heartbeat direction")
         # noop, and open or upgrade on the active transport, are ignored (as Node does)
 
-    def _on_close(self, reason: str, description: Any = None) -> None:
+    def _on_close(self, reason: DisconnectReason, description: Any = None) -> None:
         if self.ready_state == "closed":
             return
         self.ready_state = "closed"
@@ -408,7 +409,7 @@ class PollingTransport(Transport):
         socket = self.socket
         if self._poll is not None:
             exchange.respond(400, POLL_HEADERS, b"")
-            socket._on_close("transport error", "overlapping polling request")
+            socket._on_close(DisconnectReason.TRANSPORT_ERROR, "overlapping polling request")
             return
         self._poll = exchange
         exchange.on_abort = self._on_poll_aborted
@@ -425,14 +426,14 @@ class PollingTransport(Transport):
         server = socket.server
         if exchange.headers.get("content-type", "").startswith("application/octet-stream"):
             exchange.respond(400, POST_HEADERS, b"")
-            socket._on_close("transport error", "binary content type on polling")
+            socket._on_close(DisconnectReason.TRANSPORT_ERROR, "binary content type on polling")
             return
         if len(exchange.body) > server.max_http_buffer_size:
             exchange.respond(413, POST_HEADERS, b"")
             return
         if self._post is not None:  # a client waits for its POST's answer before the next
             exchange.respond(400, POST_HEADERS, b"")
-            socket._on_close("transport error", "data request overlap from client")
+            socket._on_close(DisconnectReason.TRANSPORT_ERROR, "data request overlap from client")
             return
         try:
             self._inbox = decode_eio_payload(exchange.body)
@@ -464,7 +465,7 @@ class PollingTransport(Transport):
                 if packet_type == EIO_CLOSE:
                     if self._poll is not None:
                         self._respond([NOOP])
-                    socket._on_close("transport close")
+                    socket._on_close(DisconnectReason.TRANSPORT_CLOSE)
                     self._answer_post()
                     return
                 socket._on_packet(packet_type, data)
@@ -483,7 +484,7 @@ class PollingTransport(Transport):
         error = self._inbox_error
         self._answer_post()
         if error is not None:
-            socket._on_close("parse error", error)
+            socket._on_close(DisconnectReason.PARSE_ERROR, error)
 
     def input_queued(self) -> bool:
         """A POST is being delivered (in turns): it may hold the pong."""
@@ -521,7 +522,7 @@ class PollingTransport(Transport):
 
     def _on_poll_aborted(self) -> None:
         self._poll = None
-        self.socket._on_close("transport error", "poll connection closed prematurely")
+        self.socket._on_close(DisconnectReason.TRANSPORT_ERROR, "poll connection closed prematurely")
 
     def close(self, on_closed: Any = None) -> None:
         """Send the close packet on the held GET, or on the next one."""
@@ -626,7 +627,7 @@ class WebSocketTransport(Transport, WebSocketHandler):
             if self._upgrading:
                 socket._abort_upgrade()
             else:
-                socket._on_close("parse error", str(exc))
+                socket._on_close(DisconnectReason.PARSE_ERROR, str(exc))
             return
         if self._upgrading:
             socket._on_upgrade_packet(self, packet_type, payload)
@@ -645,7 +646,9 @@ class WebSocketTransport(Transport, WebSocketHandler):
                 self.socket._abort_upgrade()
             return
         if not already_closed:
-            self.socket._on_close("transport error" if error else "transport close")
+            self.socket._on_close(
+                DisconnectReason.TRANSPORT_ERROR if error else DisconnectReason.TRANSPORT_CLOSE
+            )
 
     def on_drain(self) -> None:
         """Flush what was buffered while the channel was paused."""
