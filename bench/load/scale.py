@@ -15,7 +15,7 @@ from typing import Any
 
 from eioclient import PONG, ClientError, WsClient
 from procstat import Window, rss_kib
-from scenarios import Target, _percentile, connect_many
+from scenarios import Target, _percentile, connect_idle
 
 
 class PingTimer(WsClient):
@@ -53,19 +53,9 @@ async def run_scale(
     def make() -> PingTimer:
         return PingTimer(target.request, target.health)
 
-    first = await connect_many(target, baseline, make, concurrency)
-    await asyncio.sleep(0.5)
-    rss_base = rss_kib(pid)
-    started = time.perf_counter()
-    rest = await connect_many(
-        target,
-        connections - baseline,
-        make,
-        concurrency,
-        offset=baseline,
-        deadline=time.monotonic() + connect_limit,
+    first, rest, rss_base, connect_wall = await connect_idle(
+        target, connections, baseline, make, concurrency, connect_limit
     )
-    connect_wall = time.perf_counter() - started
     clients = [*first, *rest]
     if not clients:
         raise ClientError("no client connected")

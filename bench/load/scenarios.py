@@ -421,6 +421,31 @@ class IdleClient(WsClient):
                 self.run.pings += 1
 
 
+async def connect_idle(
+    target: Target,
+    connections: int,
+    baseline: int,
+    make: Callable[[], C],
+    concurrency: int,
+    connect_limit: float,
+) -> tuple[list[C], list[C], int, float]:
+    """Open ``baseline`` sessions, read the server's RSS, then open the rest (for at most
+    ``connect_limit`` seconds); return (first, rest, RSS after the first in KiB, seconds the rest took)."""
+    first = await connect_many(target, baseline, make, concurrency)
+    await asyncio.sleep(0.5)
+    rss_base = rss_kib(target.server_pid)
+    started = time.perf_counter()
+    rest = await connect_many(
+        target,
+        connections - baseline,
+        make,
+        concurrency,
+        offset=baseline,
+        deadline=time.monotonic() + connect_limit,
+    )
+    return first, rest, rss_base, time.perf_counter() - started
+
+
 async def run_idle(
     target: Target,
     *,
@@ -445,19 +470,9 @@ async def run_idle(
 
     pid = target.server_pid
     rss_empty = rss_kib(pid)
-    first = await connect_many(target, baseline, make, concurrency)
-    await asyncio.sleep(0.5)
-    rss_base = rss_kib(pid)
-    started = time.perf_counter()
-    rest = await connect_many(
-        target,
-        connections - baseline,
-        make,
-        concurrency,
-        offset=baseline,
-        deadline=time.monotonic() + connect_limit,
+    first, rest, rss_base, connect_wall = await connect_idle(
+        target, connections, baseline, make, concurrency, connect_limit
     )
-    connect_wall = time.perf_counter() - started
     await asyncio.sleep(settle)
     window = Window(pid)
     pings0 = run.pings

@@ -31,6 +31,7 @@ from tests.integration.rawclient import (
     PollingClient,
     RawHttp,
     RawWebSocket,
+    Session,
     Sessions,
     after_call,
     bounded,
@@ -353,9 +354,7 @@ async def test_a_broadcast_burst_drops_no_client_that_answers_its_pings(eio_serv
 
         def broadcast(message: str) -> None:
             nonlocal handled
-            until = time.perf_counter() + 0.001
-            while time.perf_counter() < until:
-                pass
+            _spin(0.001)
             for client in list(eio.clients.values()):
                 client.send(message)
             handled += 1
@@ -385,27 +384,47 @@ async def test_a_broadcast_burst_drops_no_client_that_answers_its_pings(eio_serv
             ponger.stop()
 
 
+def _spin(seconds: float) -> None:
+    """Keep the loop busy for ``seconds``: a message that costs as much as a broadcast to thousands."""
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until:
+        pass
+
+
+def _costly_messages(socket: Any) -> list[str]:
+    """Make each message of ``socket`` cost 1 ms; return the list they are recorded in, in order."""
+    handled: list[str] = []
+
+    def costly(message: str) -> None:
+        _spin(0.001)
+        handled.append(message)
+
+    socket.on("message", costly)
+    return handled
+
+
+async def _costly_session(
+    eio_server,
+) -> tuple[builtin.WebSocketConnection, RawWebSocket, Session, list[str], asyncio.Queue[None]]:
+    """A server at ping interval 0.2 s, timeout 0.1 s, and one WebSocket session whose messages cost
+    1 ms each (recorded in the list), its heartbeats in the queue; returned once its first ping came."""
+    running = await eio_server(ping_interval=0.2, ping_timeout=0.1)
+    eio: EngineServer = running.app
+    sessions = Sessions(eio)
+    ws, handshake = await open_websocket(running.port)
+    session = await sessions.next()
+    handled = _costly_messages(session.socket)
+    heartbeats: asyncio.Queue[None] = asyncio.Queue()
+    session.socket.on("heartbeat", lambda: heartbeats.put_nowait(None))
+    assert await ws.recv() == "2"
+    return _channel(eio, handshake["sid"]), ws, session, handled, heartbeats
+
+
 async def test_a_pong_queued_behind_a_long_backlog_wins_over_its_deadline(eio_server) -> None:
     """A client answers a ping after 400 messages that cost 1 ms each, all in one write: the server
     handles them in turns (about 0.4 s), so the pong's deadline (0.1 s) passes while the pong waits,
     parsed, in the backlog. The verdict waits for the backlog: the session lives on."""
-    running = await eio_server(ping_interval=0.2, ping_timeout=0.1)
-    eio: EngineServer = running.app
-    sessions = Sessions(eio)
-    ws, _ = await open_websocket(running.port)
-    session = await sessions.next()
-    handled: list[str] = []
-
-    def costly(message: str) -> None:
-        until = time.perf_counter() + 0.001
-        while time.perf_counter() < until:
-            pass
-        handled.append(message)
-
-    session.socket.on("message", costly)
-    heartbeats: asyncio.Queue[None] = asyncio.Queue()
-    session.socket.on("heartbeat", lambda: heartbeats.put_nowait(None))
-    assert await ws.recv() == "2"
+    _, ws, session, handled, heartbeats = await _costly_session(eio_server)
     total = 400
     flood = b"".join(encode_frame(OP_TEXT, f"4{i}", mask=MASK) for i in range(total))
     ws.conn.writer.write(flood + encode_frame(OP_TEXT, "3", mask=MASK))
@@ -457,24 +476,7 @@ async def test_a_pong_unread_behind_our_own_backlog_is_waited_for(eio_server) ->
     server holds reading back for the first 400: at the deadline the pong is not even read (it waits
     in the kernel, or in the client's send queue under TCP flow control). The deadline is suspended
     while the server holds the input back and runs afresh once it reads again: the session lives on."""
-    running = await eio_server(ping_interval=0.2, ping_timeout=0.1)
-    eio: EngineServer = running.app
-    sessions = Sessions(eio)
-    ws, handshake = await open_websocket(running.port)
-    session = await sessions.next()
-    channel = _channel(eio, handshake["sid"])
-    handled: list[str] = []
-
-    def costly(message: str) -> None:
-        until = time.perf_counter() + 0.001
-        while time.perf_counter() < until:
-            pass
-        handled.append(message)
-
-    session.socket.on("message", costly)
-    heartbeats: asyncio.Queue[None] = asyncio.Queue()
-    session.socket.on("heartbeat", lambda: heartbeats.put_nowait(None))
-    assert await ws.recv() == "2"
+    channel, ws, session, handled, heartbeats = await _costly_session(eio_server)
     first_read = after_call(channel, "_handle_slice")
     ws.conn.writer.write(b"".join(encode_frame(OP_TEXT, f"4a{i}", mask=MASK) for i in range(400)))
     await bounded(first_read)
@@ -542,15 +544,7 @@ async def test_costly_messages_in_one_read_are_handled_within_a_time_budget(eio_
     bystander = await Bystander.join(running.port, sessions)
     flooder, _ = await open_websocket(running.port)
     session = await sessions.next()
-    handled: list[str] = []
-
-    def costly(message: str) -> None:
-        until = time.perf_counter() + 0.001
-        while time.perf_counter() < until:
-            pass
-        handled.append(message)
-
-    session.socket.on("message", costly)
+    handled = _costly_messages(session.socket)
     seen_by_bystander: list[int] = []
     bystander.session.socket.on("message", lambda _: seen_by_bystander.append(len(handled)))
     total = 60
