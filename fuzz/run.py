@@ -6,6 +6,11 @@ of each kind), so no corpus is committed; longer runs keep their corpus where ``
     python fuzz/run.py --seconds 3600 --corpus /tmp/sio-fuzz-corpus      # an hour each
     python fuzz/run.py --only http_requests --seconds 600
 
+Last longer run (2026-12-01, ``--seconds 120 --corpus /tmp/sio-fuzz-corpus``, 2 shared vCPUs): ws_frames
+18.7 M inputs, eio_packets 14.2 M, sio_packets 3.5 M, http_requests 0.76 M: no finding. The compiled core
+is not coverage-instrumented (no clang here), so its corpora barely grow (2, 3 and 14 entries: blind
+mutation); the HTTP target's Python layers are instrumented (143 entries).
+
 A finding makes the run exit non-zero; libFuzzer writes the input as ``crash-*`` in the
 current directory (reproduce with ``python fuzz/targets.py TARGET crash-...``).
 """

@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - depends on how sio was installe
         f"extension is built; the import failed with: {exc}"
     ) from exc
 
+from sio import runner as runner  # installs the front ends that listen / serve / asgi_app use
 from sio.adapter import Adapter
 from sio.broadcast import BroadcastOperator
 from sio.engine import EngineServer, EngineSocket

@@ -14,6 +14,7 @@ from sio.adapter import Adapter
 from sio.broadcast import BroadcastOperator
 from sio.client import Client
 from sio.engine import EngineServer, EngineSocket
+from sio.engine.server import front_ends
 from sio.namespace import Namespace, ParentNamespace
 from sio.reasons import DisconnectReason
 from sio.socket import Socket
@@ -255,9 +256,7 @@ class Server:
 
     def listen(self, port: int = 3000, host: str = "127.0.0.1") -> None:
         """Serve forever on uvloop with the built-in front end (blocking); Ctrl-C stops it."""
-        from sio.frontends.builtin import run
-
-        run(self, host, port)
+        front_ends().listen(self, host, port)
 
     async def serve(self, host: str = "127.0.0.1", port: int = 3000) -> Any:
         """Start the built-in front end inside a running loop; return the asyncio server.
@@ -268,9 +267,7 @@ class Server:
 
     def asgi_app(self, other_app: Any = None) -> Any:
         """This server as an ASGI 3 app; other paths (and lifespan) go to ``other_app``."""
-        from sio.frontends.asgi import ASGIApp
-
-        return ASGIApp(self.engine, other_app, on_shutdown=self.close)
+        return front_ends().asgi_app(self.engine, other_app, self.close)
 
     async def close(self) -> None:
         """Disconnect every socket with ``server shutting down``, then close the engine."""

@@ -18,7 +18,7 @@ import inspect
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -48,6 +48,40 @@ ERROR_MESSAGES = {
 }
 
 AllowRequest = Callable[[HttpExchange], "bool | Awaitable[bool]"]
+
+
+class FrontEnds(Protocol):
+    """How an engine is put on a front end. The layer above installs it (``sio.runner``, when
+    ``sio`` is imported), so that the engine imports no front end."""
+
+    async def serve(
+        self, engine: EngineServer, host: str, port: int, fallback: Callable[[HttpExchange], None] | None
+    ) -> asyncio.AbstractServer:
+        """Listen with the built-in front end on the running loop."""
+        ...
+
+    def listen(self, app: Any, host: str, port: int) -> None:
+        """Serve ``app`` (an engine or a ``sio.Server``) forever (blocking)."""
+
+    def asgi_app(
+        self, engine: EngineServer, other_app: Any, on_shutdown: Callable[[], Awaitable[None]] | None
+    ) -> Any:
+        """``engine`` as an ASGI 3 app."""
+
+
+_front_ends: list[FrontEnds] = []  # the one installed
+
+
+def install_front_ends(front_ends: FrontEnds) -> None:
+    """Make ``front_ends`` what ``EngineServer.serve`` / ``listen`` / ``asgi_app`` use."""
+    _front_ends[:] = [front_ends]
+
+
+def front_ends() -> FrontEnds:
+    """The installed front ends (``import sio`` installs the standard ones)."""
+    if not _front_ends:
+        raise RuntimeError("no front ends are installed: import sio (sio.runner installs them)")
+    return _front_ends[0]
 
 
 SERVER_FULL = "Too many connections"
@@ -165,23 +199,17 @@ class EngineServer(EventEmitter):
         fallback: Callable[[HttpExchange], None] | None = None,
     ) -> asyncio.AbstractServer:
         """Start the built-in HTTP/WebSocket front end on the running loop; return the server."""
-        from sio.frontends.builtin import serve
-
-        server = await serve(self, host, port, fallback=fallback)
+        server = await front_ends().serve(self, host, port, fallback)
         self._servers.append(server)
         return server
 
     def listen(self, port: int = 3000, host: str = "127.0.0.1") -> None:
         """Serve forever on uvloop (blocking); Ctrl-C stops it."""
-        from sio.frontends.builtin import run
-
-        run(self, host, port)
+        front_ends().listen(self, host, port)
 
     def asgi_app(self, other_app: Any = None) -> Any:
         """This server as an ASGI 3 application; other paths go to ``other_app``."""
-        from sio.frontends.asgi import ASGIApp
-
-        return ASGIApp(self, other_app)
+        return front_ends().asgi_app(self, other_app, None)
 
     async def close(self) -> None:
         """Close every session (``forced close``) and stop the front ends."""

@@ -19,7 +19,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import httptools
 
@@ -837,29 +837,3 @@ async def serve(
     return await loop.create_server(
         lambda: HttpConnection(engine, fallback), host, port, backlog=engine.backlog
     )
-
-
-class Servable(Protocol):
-    """What ``run`` serves: an EngineServer or a sio.Server."""
-
-    @property
-    def path(self) -> str: ...  # noqa: D102
-
-    async def serve(self, host: str, port: int) -> Any: ...  # noqa: D102
-    async def close(self) -> None: ...  # noqa: D102
-
-
-def run(app: Servable, host: str, port: int) -> None:
-    """Serve ``app`` forever on uvloop; returns after Ctrl-C, once it is closed."""
-    import uvloop
-
-    async def main() -> None:
-        await app.serve(host, port)
-        log.info("listening on http://%s:%d%s", host, port, app.path)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await app.close()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(main())
