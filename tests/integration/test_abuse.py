@@ -23,6 +23,7 @@ import pytest
 import sio
 from sio._sio_core import OP_PING, OP_TEXT, FrameParser, encode_frame, encode_text_frame
 from sio.engine import EngineServer
+from sio.engine.exchange import TURN_CLOCK_EVERY, TURN_MESSAGES, TURN_SECONDS
 from sio.frontends import builtin
 from tests.integration.rawclient import (
     MASK,
@@ -64,6 +65,18 @@ def _channel(eio: EngineServer, sid: str) -> builtin.WebSocketConnection:
     channel = eio.clients[sid]._transport.channel  # type: ignore[attr-defined]
     assert isinstance(channel, builtin.WebSocketConnection)
     return channel
+
+
+async def _fill_until_paused(session: Session, channel: builtin.WebSocketConnection) -> None:
+    """Send to a client that does not read until every buffer between us is full (the channel
+    pauses writing); bounded."""
+    paused = after_call(channel, "pause_writing")
+    for _ in range(2000):
+        if paused.done():
+            return
+        session.socket.send("y" * 60_000)
+        await asyncio.sleep(0)
+    raise AssertionError("the channel never paused writing")
 
 
 async def _flood_until(writer: asyncio.StreamWriter, chunk: bytes, done: asyncio.Future[Any]) -> int:
@@ -136,10 +149,7 @@ async def test_a_close_the_peer_never_reads_is_aborted_after_close_timeout(eio_s
     reader, handshake = await open_websocket(running.port)
     session = await sessions.next()
     channel = _channel(eio, handshake["sid"])
-    paused = after_call(channel, "pause_writing")
-    while not paused.done():  # fill every buffer between us and the client that does not read
-        session.socket.send("y" * 60_000)
-        await asyncio.sleep(0)
+    await _fill_until_paused(session, channel)
     lost = after_call(channel, "connection_lost")
     session.socket.close()
     assert await session.close_reason() == "forced close"
@@ -304,7 +314,7 @@ async def test_a_pong_already_received_is_not_lost_to_a_deadline_a_busy_loop_mis
         def other_connection_is_busy() -> None:
             busy.recv(1)
             stalls.append(True)
-            time.sleep(3 * 0.1)  # the stall itself: three pong timeouts with the loop blocked
+            _spin(3 * 0.1)  # the stall itself (not a wait): three pong timeouts with the loop blocked
 
         loop.add_reader(busy.fileno(), other_connection_is_busy)
 
@@ -447,13 +457,7 @@ async def test_a_pong_unread_while_reading_is_held_back_wins_once_read(eio_serve
     channel = _channel(eio, handshake["sid"])
     heartbeats: asyncio.Queue[None] = asyncio.Queue()
     session.socket.on("heartbeat", lambda: heartbeats.put_nowait(None))
-    paused = after_call(channel, "pause_writing")
-    for _ in range(2000):
-        if paused.done():
-            break
-        session.socket.send("y" * 60_000)
-        await asyncio.sleep(0)
-    assert paused.done()
+    await _fill_until_paused(session, channel)
     ws.conn.writer.write(encode_frame(OP_TEXT, "3", mask=MASK))  # a pong, unread for now
     while session.socket._verdict is None:  # until the pong's deadline has been decided on
         await bounded(after_call(session.socket, "_confirm_ping_timeout"))
@@ -499,20 +503,14 @@ async def test_input_held_back_does_not_keep_a_silent_session_alive_forever(eio_
     ws, handshake = await open_websocket(running.port)
     session = await sessions.next()
     channel = _channel(eio, handshake["sid"])
-    paused = after_call(channel, "pause_writing")
-    for _ in range(2000):
-        if paused.done():
-            break
-        session.socket.send("y" * 60_000)
-        await asyncio.sleep(0)
-    assert paused.done()
+    await _fill_until_paused(session, channel)
     ws.conn.writer.write(encode_frame(OP_TEXT, "4never read", mask=MASK))
     assert await session.close_reason() == "ping timeout"
     ws.abort()
 
 
 async def test_a_flood_in_one_read_is_handled_in_slices_so_others_get_their_turn(eio_server) -> None:
-    """30,000 tiny messages in one write (one or two reads): the server handles them READ_BUDGET at
+    """30,000 tiny messages in one write (one or two reads): the server handles them TURN_MESSAGES at
     a time, with reading paused between slices, so a bystander's message sent right after is handled
     after at most a few slices rather than after the whole flood; every flood message is still
     handled, in order."""
@@ -528,7 +526,7 @@ async def test_a_flood_in_one_read_is_handled_in_slices_so_others_get_their_turn
     flood = b"".join(encode_frame(OP_TEXT, f"4{i}", mask=MASK) for i in range(total))
     flooder.conn.writer.write(flood)
     await bystander.check()  # sent right after the flood
-    assert seen_by_bystander[0] <= 3 * builtin.READ_BUDGET < total, (seen_by_bystander[0], total)
+    assert seen_by_bystander[0] <= 3 * TURN_MESSAGES < total, (seen_by_bystander[0], total)
     while len(handled) < total:
         echo = await flooder.recv()
         assert isinstance(echo, str)
@@ -538,7 +536,7 @@ async def test_a_flood_in_one_read_is_handled_in_slices_so_others_get_their_turn
 
 async def test_costly_messages_in_one_read_are_handled_within_a_time_budget(eio_server) -> None:
     """Messages that each cost a millisecond (as a broadcast to thousands does), 60 in one write:
-    a turn ends once READ_TIME_BUDGET is spent (the clock is read every READ_CLOCK_EVERY messages),
+    a turn ends once TURN_SECONDS is spent (the clock is read every TURN_CLOCK_EVERY messages),
     so a bystander's message sent right after waits a few of them, not all 60; all are handled."""
     running, _, sessions = await _server(eio_server)
     bystander = await Bystander.join(running.port, sessions)
@@ -548,10 +546,10 @@ async def test_costly_messages_in_one_read_are_handled_within_a_time_budget(eio_
     seen_by_bystander: list[int] = []
     bystander.session.socket.on("message", lambda _: seen_by_bystander.append(len(handled)))
     total = 60
-    assert builtin.READ_TIME_BUDGET < builtin.READ_CLOCK_EVERY * 0.001  # a turn ends at a clock reading
+    assert TURN_SECONDS < TURN_CLOCK_EVERY * 0.001  # a turn ends at a clock reading
     flooder.conn.writer.write(b"".join(encode_frame(OP_TEXT, f"4{i}", mask=MASK) for i in range(total)))
     await bystander.check()
-    assert seen_by_bystander[0] <= 3 * builtin.READ_CLOCK_EVERY < total, seen_by_bystander
+    assert seen_by_bystander[0] <= 3 * TURN_CLOCK_EVERY < total, seen_by_bystander
     while len(handled) < total:
         await flooder.recv()
     assert handled == [str(i) for i in range(total)]
@@ -566,7 +564,7 @@ async def test_a_fault_after_a_flood_closes_only_once_the_flood_is_handled(eio_s
     session = await sessions.next()
     handled: list[str] = []
     session.socket.on("message", handled.append)
-    total = 3 * builtin.READ_BUDGET
+    total = 3 * TURN_MESSAGES
     frames = b"".join(encode_frame(OP_TEXT, f"4{i}", mask=MASK) for i in range(total))
     flooder.conn.writer.write(frames + b"\x83\x80" + MASK)  # opcode 3 is reserved
     assert (await flooder.closed_by_server())[0] == 1002

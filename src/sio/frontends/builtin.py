@@ -68,12 +68,6 @@ LINGER_TIMEOUT = 2.0  # seconds input is drained after an error answer, so that 
 # Frames queued for one WebSocket within one loop iteration are written early once they reach this size,
 # so that the transport's buffer (and its back-pressure) sees them: a burst cannot pile up uncounted.
 WRITE_BATCH_LIMIT = 64 * 1024
-# Messages of one WebSocket handled in one turn of the loop, and the time they may take. A read can
-# hold tens of thousands (a flood of tiny frames), and one message can be costly (a broadcast to
-# thousands); the rest waits, with reading paused, until other connections had their turn.
-READ_BUDGET = TURN_MESSAGES
-READ_TIME_BUDGET = TURN_SECONDS  # seconds, checked every READ_CLOCK_EVERY messages
-READ_CLOCK_EVERY = TURN_CLOCK_EVERY
 # Input of an HTTP connection is parsed in slices of this size. Requests are handled one at a time
 # (the next only once the answer to the previous is written, as h11 does); once a parsed request
 # waits behind one in progress, the rest of the input is kept unparsed and reading stops, so what
@@ -108,12 +102,13 @@ def _render(status: int, headers: Headers, body: bytes, keep_alive: bool) -> byt
 
 
 class _Exchange(HttpExchange):
-    __slots__ = ("_conn", "handled", "keep_alive", "rendered")
+    __slots__ = ("_conn", "for_engine", "handled", "keep_alive", "rendered")
 
     def __init__(self, conn: HttpConnection, *args: Any, keep_alive: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._conn: HttpConnection | None = conn
         self.keep_alive = keep_alive
+        self.for_engine = False  # its path is the engine's (else the fallback app's, or a 404)
         self.handled = False  # given to the engine (or the fallback app) to answer
         self.rendered: bytes | None = None
 
@@ -298,7 +293,8 @@ class HttpConnection(asyncio.Protocol):
             return  # feed_data raises HttpParserUpgrade next: see _upgrade
         self._fed += 1
         exchange = self._make_exchange(_Exchange, body=b"".join(self._body))
-        if self.engine.handles_path(exchange.path) and not exchange.query.get("sid"):
+        exchange.for_engine = self.engine.handles_path(exchange.path)
+        if exchange.for_engine and not exchange.query.get("sid"):
             self._handshakes += 1
             if self._handshakes > MAX_HANDSHAKES_PER_CONNECTION:
                 raise _RequestRefused(429, "Too Many Requests")
@@ -311,7 +307,7 @@ class HttpConnection(asyncio.Protocol):
     def _handle(self, exchange: _Exchange) -> None:
         """Give a request to whoever answers it: the engine, the fallback app, or a 404."""
         exchange.handled = True
-        if self.engine.handles_path(exchange.path):
+        if exchange.for_engine:
             self.engine.handle_request(exchange)
         elif self.fallback is not None:
             self.fallback(exchange)
@@ -766,20 +762,21 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             self.flush_writes()
 
     def _dispatch(self, events: list[tuple[int, Any]]) -> int:
-        """Hand messages to the engine, up to READ_BUDGET or READ_TIME_BUDGET; return how many
-        were dealt with (all of them once the connection is closed)."""
+        """Hand messages to the engine within one turn's budget (TURN_MESSAGES, about TURN_SECONDS:
+        a read can hold tens of thousands of tiny messages, one message can be a broadcast to
+        thousands); return how many were dealt with (all of them once the connection is closed)."""
         handler = self.handler
         count = len(events)
-        limit = min(count, READ_BUDGET)
+        limit = min(count, TURN_MESSAGES)
         clock = time.perf_counter
-        deadline = clock() + READ_TIME_BUDGET
+        deadline = clock() + TURN_SECONDS
         done = 0
         while done < limit:
             if self._closed or handler is None:
                 return count
             opcode, payload = events[done]
             done += 1
-            if not done % READ_CLOCK_EVERY and done < limit and clock() > deadline:
+            if not done % TURN_CLOCK_EVERY and done < limit and clock() > deadline:
                 limit = done  # this one is the last of the turn
             if opcode in (OP_TEXT, OP_BINARY):
                 handler.on_message(payload)
