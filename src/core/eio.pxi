@@ -59,6 +59,26 @@ def encode_eio_packet(int packet_type, data=None):
     raise EncodeError(f"Engine.IO data must be str or bytes, not {type(data).__name__}")
 
 
+def encode_eio_messages(messages):
+    """The Engine.IO message packets carrying ``messages``: ``"4"`` + each str, each bytes as is.
+
+    This is the engine's framing of what a Socket.IO parser encodes (one call per send; a
+    bytearray or memoryview is copied to bytes).
+    """
+    cdef list out = []
+    cdef object message
+    for message in messages:
+        if PyUnicode_Check(message):
+            out.append(_prefixed(<Py_UCS4>(48 + _EIO_MESSAGE), <str>message))
+        elif PyBytes_Check(message):
+            out.append(message)
+        elif PyByteArray_Check(message) or isinstance(message, memoryview):
+            out.append(bytes(message))
+        else:
+            raise EncodeError(f"an Engine.IO message is str or bytes, not {type(message).__name__}")
+    return out
+
+
 def decode_eio_payload(body):
     """Split a polling request body (bytes or str) into decoded packets.
 

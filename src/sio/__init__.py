@@ -21,8 +21,8 @@ except ImportError as exc:  # pragma: no cover - depends on how sio was installe
     ) from exc
 
 from sio import runner as runner  # installs the front ends that listen / serve / asgi_app use
-from sio.adapter import Adapter
-from sio.broadcast import BroadcastOperator
+from sio.adapters import Adapter, InMemoryAdapter
+from sio.broadcast import BroadcastOperator, RemoteSocket
 from sio.engine import EngineServer, EngineSocket
 from sio.errors import (
     AckTimeoutError,
@@ -34,6 +34,7 @@ from sio.errors import (
     SioError,
 )
 from sio.namespace import Namespace, ParentNamespace
+from sio.parser import JsonParser, Packet, Parser
 from sio.reasons import DisconnectReason
 from sio.server import Server
 from sio.socket import Handshake, Socket
@@ -48,11 +49,16 @@ __all__ = [
     "EngineServer",
     "EngineSocket",
     "Handshake",
+    "InMemoryAdapter",
     "InvalidOption",
+    "JsonParser",
     "LocalProtocolError",
     "Namespace",
+    "Packet",
     "ParentNamespace",
+    "Parser",
     "ProtocolError",
+    "RemoteSocket",
     "Server",
     "SioError",
     "Socket",

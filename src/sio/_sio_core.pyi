@@ -111,6 +111,9 @@ EncodedEnginePacket = str | bytes
 def decode_eio_packet(data: str | bytes | bytearray | memoryview) -> tuple[int, str | bytes]:
     """Decode one packet from a WebSocket frame (str for text, bytes for binary)."""
 
+def encode_eio_messages(messages: Iterable[str | bytes | bytearray | memoryview]) -> list[str | bytes]:
+    """The Engine.IO message packets carrying ``messages`` ("4" + each str, each bytes as is)."""
+
 def encode_eio_packet(
     packet_type: int, data: str | bytes | bytearray | memoryview | None = None
 ) -> str | bytes:

@@ -13,12 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from sio._events import call_handler
 from sio._sio_core import RESERVED_EVENTS, SIO_EVENT
-from sio.adapter import NO_ROOMS, BroadcastFlags, BroadcastOptions
+from sio.adapters.base import NO_ROOMS, BroadcastFlags, BroadcastOptions, SocketDetails
 from sio.errors import AckTimeoutError, LocalProtocolError
+from sio.parser import Packet
 
 if TYPE_CHECKING:
-    from sio.adapter import Adapter
-    from sio.socket import Socket
+    from sio.adapters.base import BaseAdapter
+    from sio.socket import Handshake, Socket
+
+# How long server_side_emit waits for the other servers' answers unless timeout() says
+# (Node's cluster adapter: DEFAULT_TIMEOUT).
+SERVER_SIDE_EMIT_TIMEOUT = 5.0
 
 
 def _rooms(room: str | Iterable[str]) -> frozenset[str]:
@@ -32,7 +37,7 @@ class BroadcastOperator:
 
     def __init__(
         self,
-        adapter: Adapter,
+        adapter: BaseAdapter,
         rooms: frozenset[str] = NO_ROOMS,
         except_rooms: frozenset[str] = NO_ROOMS,
         flags: BroadcastFlags = BroadcastFlags.DEFAULT,
@@ -82,58 +87,80 @@ class BroadcastOperator:
         return BroadcastOptions(self.rooms, self.except_rooms, self.flags)
 
     def emit(self, event: str, *args: Any) -> bool:
-        """Send ``event`` to every selected socket.
+        """Send ``event`` to every selected socket, on every server.
 
         A trailing callable asks for acks (a timeout is required): it is called as
-        ``cb(err, responses)`` once every client answered, or when the timeout
-        expires (``err`` is then an :class:`~sio.AckTimeoutError`, ``responses`` the
-        partial list).
+        ``cb(err, responses)`` once every server reported its client count and every
+        client answered, or when the timeout expires (``err`` is then an
+        :class:`~sio.AckTimeoutError`, ``responses`` the partial list).
         """
         if event in RESERVED_EVENTS:
             raise LocalProtocolError(f'"{event}" is a reserved event name')
+        adapter = self.adapter
         if args and callable(args[-1]):
             self._emit_with_ack_callback([event, *args[:-1]], args[-1])
         else:
-            self.adapter.broadcast(SIO_EVENT, [event, *args], self._options)
+            adapter.broadcast(Packet(SIO_EVENT, adapter.nsp.name, [event, *args]), self._options)
         return True
 
     def _emit_with_ack_callback(self, data: list[Any], callback: Callable[..., Any]) -> None:
+        # Node's BroadcastOperator.emit with an ack: complete once server_count() servers
+        # reported their client counts and that many answers came, or at the timeout.
         timeout = self.flags.timeout
         if timeout is None:
             raise LocalProtocolError("a broadcast with acks needs a timeout: use .timeout(seconds)")
+        single = self.flags.expect_single_response
         responses: list[Any] = []
-        expected = -1  # the client count, once known
+        expected_servers = -1
+        servers = 0
+        expected_clients = 0
         done = False
-        recipients: list[Socket] = []
-        ack_id = -1
 
         def finish(err: AckTimeoutError | None) -> None:
             nonlocal done
-            if done:
-                return
             done = True
             timer.cancel()
-            for socket in recipients:  # sockets that never answered keep no stale ack
-                socket._drop_ack(ack_id)
-            call_handler(callback, err, list(responses))
+            if single:
+                call_handler(callback, err, responses[0] if responses and err is None else None)
+            else:
+                call_handler(callback, err, list(responses))
+
+        def check() -> None:
+            if not done and expected_servers == servers and len(responses) == expected_clients:
+                finish(None)
+
+        def on_client_count(count: int) -> None:
+            nonlocal servers, expected_clients
+            expected_clients += count
+            servers += 1
+            check()
 
         def on_response(*answer: Any) -> None:
             if not done:
                 responses.append(answer[0] if answer else None)
-                if len(responses) == expected:
-                    finish(None)
+                check()
 
-        timer = self.adapter.nsp.server.wheel.timer(
-            lambda: finish(AckTimeoutError(responses=list(responses)))
+        def on_server_count(task: asyncio.Future[int]) -> None:
+            nonlocal expected_servers
+            if task.cancelled() or task.exception() is not None:
+                return  # the timeout settles it
+            expected_servers = task.result()
+            check()
+
+        adapter = self.adapter
+        timer = adapter.nsp.server.wheel.timer(
+            lambda: None if done else finish(AckTimeoutError(responses=list(responses)))
         )
-        ack_id, sent_to = self.adapter.broadcast_with_ack(SIO_EVENT, data, self._options, on_response)
-        recipients.extend(sent_to)
-        expected = len(sent_to)
-        if expected == 0:
-            # Like Node, complete asynchronously even when nobody was selected.
-            asyncio.get_running_loop().call_soon(finish, None)
-        else:
-            timer.arm(timeout)
+        try:
+            adapter.broadcast_with_ack(
+                Packet(SIO_EVENT, adapter.nsp.name, data), self._options, on_client_count, on_response
+            )
+        except BaseException:
+            done = True  # nothing was sent (bad data, or not supported here)
+            raise
+        timer.arm(timeout)
+        # Completes asynchronously even when nobody was selected, as Node.
+        asyncio.ensure_future(adapter.server_count()).add_done_callback(on_server_count)
 
     async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
         """Emit with acks and return every client's answer (needs ``timeout``).
@@ -154,9 +181,50 @@ class BroadcastOperator:
         self.emit(event, *args, settle)
         return await future
 
-    async def fetch_sockets(self) -> list[Socket]:
-        """The selected sockets."""
-        return self.adapter.fetch_sockets(self._options)
+    async def fetch_sockets(self) -> list[Socket | RemoteSocket]:
+        """The selected sockets of every server: this server's :class:`~sio.Socket` objects,
+        and a :class:`RemoteSocket` for each socket another server holds."""
+        found = await self.adapter.fetch_sockets(self._options)
+        return [
+            RemoteSocket.from_details(self.adapter, item) if isinstance(item, dict) else item
+            for item in found
+        ]
+
+    def server_side_emit(self, event: str, *args: Any) -> bool:
+        """Send ``event`` to the namespace's handlers on the other servers (Node's ``serverSideEmit``).
+
+        A trailing callable gets ``(err, responses)``: one answer per other server, or an
+        :class:`~sio.AckTimeoutError` with the answers that came within the timeout
+        (``timeout(s)``, 5 s by default).
+        """
+        if event in RESERVED_EVENTS:
+            raise LocalProtocolError(f'"{event}" is a reserved event name')
+        packet = [event, *args]
+        ack = None
+        if args and callable(args[-1]):
+            ack = packet.pop()
+        timeout = self.flags.timeout if self.flags.timeout is not None else SERVER_SIDE_EMIT_TIMEOUT
+        self.adapter.server_side_emit(packet, ack, timeout)
+        return True
+
+    async def server_side_emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Send ``event`` to the other servers and return their answers (Node's ``serverSideEmitWithAck``).
+
+        Raises :class:`~sio.AckTimeoutError` (``responses``: the answers that came) when a
+        server does not answer within the timeout.
+        """
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+
+        def settle(err: BaseException | None, responses: list[Any]) -> None:
+            if future.done():
+                return
+            if err is not None:
+                future.set_exception(err)
+            else:
+                future.set_result(responses)
+
+        self.server_side_emit(event, *args, settle)
+        return await future
 
     def sockets_join(self, rooms: str | Iterable[str]) -> None:
         """Make the selected sockets join ``rooms``."""
@@ -169,3 +237,65 @@ class BroadcastOperator:
     def disconnect_sockets(self, close: bool = False) -> None:
         """Disconnect the selected sockets (``close=True`` closes their connections)."""
         self.adapter.disconnect_sockets(self._options, close)
+
+
+class RemoteSocket:
+    """A socket another server of the cluster holds, as ``fetch_sockets`` finds it (Node's ``RemoteSocket``).
+
+    ``id``, ``handshake``, ``rooms`` and ``data`` are a snapshot; ``emit``, ``join``,
+    ``leave`` and ``disconnect`` act on the server that holds it, through the adapter.
+    """
+
+    __slots__ = ("_operator", "data", "handshake", "id", "rooms")
+
+    def __init__(
+        self,
+        adapter: BaseAdapter,
+        id: str,
+        handshake: Handshake | dict[str, Any],
+        rooms: Iterable[str],
+        data: Any,
+    ) -> None:
+        self.id = id
+        self.handshake = handshake
+        self.rooms = set(rooms)
+        self.data = data
+        # A broadcast to its own room; an ack callback takes one answer, as socket.emit's.
+        self._operator = BroadcastOperator(
+            adapter, frozenset((id,)), NO_ROOMS, BroadcastFlags(expect_single_response=True)
+        )
+
+    @classmethod
+    def from_details(cls, adapter: BaseAdapter, details: SocketDetails) -> RemoteSocket:
+        """Build one from what the cluster carries (``{"id", "handshake", "rooms", "data"}``)."""
+        return cls(
+            adapter,
+            details["id"],
+            details.get("handshake") or {},
+            details.get("rooms") or (),
+            details.get("data"),
+        )
+
+    def __repr__(self) -> str:
+        return f"<RemoteSocket id={self.id} rooms={sorted(self.rooms)}>"
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Wait at most ``seconds`` for the ack of the next ``emit``."""
+        return self._operator.timeout(seconds)
+
+    def emit(self, event: str, *args: Any) -> bool:
+        """Send ``event`` to this socket (a trailing callable needs ``timeout``: ``cb(err, answer)``)."""
+        return self._operator.emit(event, *args)
+
+    def join(self, rooms: str | Iterable[str]) -> None:
+        """Make the socket join ``rooms``."""
+        self._operator.sockets_join(rooms)
+
+    def leave(self, room: str) -> None:
+        """Make the socket leave ``room``."""
+        self._operator.sockets_leave(room)
+
+    def disconnect(self, close: bool = False) -> RemoteSocket:
+        """Disconnect the socket (``close=True``: its whole connection)."""
+        self._operator.disconnect_sockets(close)
+        return self

@@ -11,9 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sio._sio_core import SIO_CONNECT, SIO_CONNECT_ERROR, SioDecoder, SioPacket, SocketIOError, Timer
-from sio.adapter import encode_for_engine
-from sio.engine.exchange import EncodedPacket
+from sio._sio_core import SIO_CONNECT, SIO_CONNECT_ERROR, ProtocolError, SioPacket, Timer
 from sio.reasons import DisconnectReason
 
 if TYPE_CHECKING:
@@ -50,20 +48,20 @@ class Client:
         self.closed = False
         self._connecting: set[str] = set()  # namespaces whose CONNECT is in progress (middlewares)
         self._dynamic_namespaces = 0  # dynamic children this connection's CONNECTs created
-        self._decoder = SioDecoder()
+        self._decoder = server.parser.decoder()
         # Dropped once a namespace is joined (an idle connection keeps no timer of its own here).
         self._connect_timer: Timer | None = server.wheel.timer(self._on_connect_timeout)
         self._connect_timer.arm(server.connect_timeout)
         conn.on("message", self._on_data)
         conn.on("close", self._on_close)
 
-    def _write(self, packets: Sequence[EncodedPacket], volatile: bool = False) -> None:
+    def _write(self, messages: Sequence[str | bytes], volatile: bool = False) -> None:
         conn = self.conn
         if conn.ready_state != "open":
             return
         if volatile and not conn.writable:
             return
-        conn.send_encoded(packets)
+        conn.send_messages(messages)
 
     # -- incoming -------------------------------------------------------------------
 
@@ -72,7 +70,7 @@ class Client:
             return
         try:
             packet = self._decoder.feed(data)
-        except SocketIOError as exc:
+        except ProtocolError as exc:  # the parser's verdict on what the peer sent
             log.debug("undecodable packet from %s: %s", self.id, exc)
             self._on_error(exc)
             return
@@ -116,7 +114,7 @@ class Client:
 
     def _refuse_namespace(self, name: str) -> None:
         self._connecting.discard(name)
-        self._write(encode_for_engine(SIO_CONNECT_ERROR, name, {"message": "Invalid namespace"}))
+        self._write(self.server.parser.encode(SIO_CONNECT_ERROR, name, {"message": "Invalid namespace"}))
 
     def _on_socket_connected(self, socket: Socket) -> None:
         if self._connect_timer is not None:

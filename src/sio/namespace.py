@@ -7,11 +7,14 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sio._events import EventEmitter, Handler, run_chain
-from sio._sio_core import SIO_CONNECT_ERROR
-from sio.adapter import Adapter, ParentAdapter
-from sio.broadcast import BroadcastOperator
-from sio.errors import ConnectError
-from sio.socket import Socket
+from sio._sio_core import RESERVED_EVENTS, SIO_CONNECT_ERROR
+from sio.adapters.base import BaseAdapter, BroadcastFlags
+from sio.adapters.memory import ParentAdapter
+from sio.broadcast import BroadcastOperator, RemoteSocket
+from sio.engine import prepare_messages
+from sio.errors import ConnectError, LocalProtocolError
+from sio.parser import Packet
+from sio.socket import Socket, deliver, expect_acks, forget_acks
 
 if TYPE_CHECKING:
     from sio.client import Client
@@ -30,18 +33,55 @@ class Namespace(EventEmitter):
         self.name = name
         self.sockets: dict[str, Socket] = {}
         self.parent: ParentNamespace | None = None  # set on children of a dynamic namespace
-        self.adapter = self._make_adapter()
+        # The server's parser, bound once: every emit calls it.
+        self.encode = server.parser.encode
         self._fns: list[Handler] = []
         self._ack_ids = itertools.count()
+        self.adapter = self._make_adapter()
+        server._init_adapter(self.adapter)
 
-    def _make_adapter(self) -> Adapter:
+    def _make_adapter(self) -> BaseAdapter:
         return self.server._adapter_factory(self)
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name} sockets={len(self.sockets)}>"
 
-    def _next_ack_id(self) -> int:
+    def next_ack_id(self) -> int:
+        """A fresh ack id (one counter per namespace, shared by its sockets and broadcasts)."""
         return next(self._ack_ids)
+
+    # -- what the adapter hands back: the recipients of a broadcast ---------------------
+
+    def deliver(self, packet: Packet, sockets: Iterable[Socket], flags: BroadcastFlags) -> None:
+        """Write ``packet`` to ``sockets`` (an adapter's selection, iterated once).
+
+        Encoded once with the server's parser and framed once by the engine: the same bytes
+        reach every recipient. ``flags.volatile`` skips sockets whose transport cannot take
+        it now.
+        """
+        data = packet.data
+        prepared = prepare_messages(self.encode(packet.type, self.name, data, packet.id))
+        deliver(sockets, prepared, data, flags.volatile)
+
+    def deliver_with_ack(
+        self, packet: Packet, sockets: list[Socket], flags: BroadcastFlags, ack: Callable[..., Any]
+    ) -> int:
+        """Like :meth:`deliver` for a packet with an ack id; ``ack(*answer)`` per client answer.
+
+        Returns how many sockets were written to. Answers not in by ``flags.timeout`` are
+        forgotten (no stale ack stays on a socket).
+        """
+        ack_id = packet.id
+        if ack_id is None:
+            raise LocalProtocolError("deliver_with_ack needs a packet with an ack id")
+        data = packet.data
+        prepared = prepare_messages(self.encode(packet.type, self.name, data, ack_id))  # EncodeError first
+        expect_acks(sockets, ack_id, ack)
+        deliver(sockets, prepared, data, flags.volatile)
+        if sockets and flags.timeout is not None:
+            timer = self.server.wheel.timer(lambda: forget_acks(sockets, ack_id))
+            timer.arm(flags.timeout)
+        return len(sockets)
 
     def use(self, fn: Handler) -> Handler:
         """Add a middleware ``fn(socket)`` (sync or async) run before ``connection``.
@@ -94,8 +134,8 @@ class Namespace(EventEmitter):
         """Accepted for parity with Node."""
         return self._operator().compress(compress)
 
-    async def fetch_sockets(self) -> list[Socket]:
-        """Every socket of the namespace."""
+    async def fetch_sockets(self) -> list[Socket | RemoteSocket]:
+        """Every socket of the namespace, on every server (other servers' as :class:`RemoteSocket`)."""
         return await self._operator().fetch_sockets()
 
     def sockets_join(self, rooms: str | Iterable[str]) -> None:
@@ -111,9 +151,27 @@ class Namespace(EventEmitter):
         self._operator().disconnect_sockets(close)
 
     def server_side_emit(self, event: str, *args: Any) -> bool:
-        """Send an event to the other servers of the cluster (none with the in-memory adapter)."""
-        self.adapter.server_side_emit([event, *args])
-        return True
+        """Send ``event`` to this namespace on the other servers of the cluster.
+
+        They receive it with ``nsp.on(event, handler)``. A trailing callable asks for their
+        answers: it is called as ``cb(err, responses)`` (``err`` an
+        :class:`~sio.AckTimeoutError` after 5 s, with the answers that came).
+        """
+        return self._operator().server_side_emit(event, *args)
+
+    async def server_side_emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Send ``event`` to the other servers and return their answers (one per server).
+
+        Raises :class:`~sio.AckTimeoutError` (its ``responses``: the answers that came) when
+        a server does not answer within the timeout (``timeout(s)``; 5 s by default).
+        """
+        return await self._operator().server_side_emit_with_ack(event, *args)
+
+    def _on_server_side_emit(self, packet: list[Any]) -> None:
+        """An event another server sent with ``server_side_emit``: call this namespace's handlers."""
+        if not packet or not isinstance(packet[0], str) or packet[0] in RESERVED_EVENTS:
+            raise LocalProtocolError(f"not a server-side event: {packet[:1]!r}")
+        EventEmitter.emit(self, packet[0], *packet[1:])
 
     # -- connections --------------------------------------------------------------------
 
@@ -174,7 +232,7 @@ class ParentNamespace(Namespace):
         super().__init__(server, f"/_{next(self._counter)}")
         self.matcher = matcher
 
-    def _make_adapter(self) -> Adapter:
+    def _make_adapter(self) -> BaseAdapter:
         return ParentAdapter(self)
 
     def create_child(self, name: str) -> Namespace:

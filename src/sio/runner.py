@@ -73,9 +73,10 @@ class StandardFrontEnds:
         engine: EngineServer,
         other_app: Any = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
+        on_startup: Callable[[], None] | None = None,
     ) -> ASGIApp:
         """``engine`` as an ASGI 3 app; other paths (and lifespan) go to ``other_app``."""
-        return ASGIApp(engine, other_app, on_shutdown=on_shutdown)
+        return ASGIApp(engine, other_app, on_shutdown=on_shutdown, on_startup=on_startup)
 
 
 engine_server.install_front_ends(StandardFrontEnds())

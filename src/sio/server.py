@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import re
@@ -10,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from sio._events import Handler, spawn
-from sio.adapter import Adapter
-from sio.broadcast import BroadcastOperator
+from sio.adapters.base import BaseAdapter
+from sio.adapters.memory import InMemoryAdapter
+from sio.broadcast import BroadcastOperator, RemoteSocket
 from sio.client import Client
 from sio.engine import EngineServer, EngineSocket
 from sio.engine.server import front_ends
 from sio.namespace import Namespace, ParentNamespace
+from sio.parser import JsonParser, Parser
 from sio.reasons import DisconnectReason
 from sio.socket import Socket
 from sio.static import StaticFiles
@@ -24,6 +27,7 @@ from sio.timers import LoopTimerWheel
 log = logging.getLogger("sio")
 
 NamespaceMatcher = Callable[[str, Any], Any]
+AdapterFactory = Callable[[Namespace], BaseAdapter]
 
 
 class Server:
@@ -32,6 +36,10 @@ class Server:
     Engine.IO options (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
     ``cors_allowed_origins``, ``transports``, ``allow_request``, ``cookie``, ...)
     are passed to the underlying :class:`~sio.engine.EngineServer`.
+
+    ``adapter`` makes each namespace's adapter (Node's ``adapter`` option: the in-memory
+    one, or a cluster adapter); ``parser`` is the wire format (Node's ``parser`` option,
+    :class:`~sio.parser.JsonParser` by default).
     """
 
     def __init__(
@@ -39,7 +47,8 @@ class Server:
         *,
         path: str = "/socket.io/",
         connect_timeout: float = 45.0,
-        adapter: Callable[[Namespace], Adapter] = Adapter,
+        adapter: AdapterFactory = InMemoryAdapter,
+        parser: Parser | None = None,
         ping_interval: float = 25.0,
         ping_timeout: float = 20.0,
         max_http_buffer_size: int = 1_000_000,
@@ -62,7 +71,9 @@ class Server:
             **engine_options,
         )
         self.connect_timeout = connect_timeout
+        self.parser: Parser = parser if parser is not None else JsonParser()
         self._adapter_factory = adapter
+        self._adapters_waiting: list[BaseAdapter] | None = []  # None once started (on a loop)
         self._nsps: dict[str, Namespace] = {}
         self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
         # Bounds on what one client can make the server keep (Node has neither): a CONNECT to a
@@ -84,6 +95,40 @@ class Server:
     def wheel(self) -> LoopTimerWheel:
         """The timer wheel carrying heartbeats, timeouts and ack timeouts."""
         return self.engine.wheel
+
+    def adapter(self, factory: AdapterFactory | None = None) -> AdapterFactory:
+        """Set the adapter factory (Node's ``io.adapter(createAdapter(...))``); return it.
+
+        Namespaces that exist already get a new adapter from it (call this before serving,
+        as in Node: their rooms are not carried over).
+        """
+        if factory is not None:
+            self._adapter_factory = factory
+            for nsp in self._nsps.values():
+                nsp.adapter = nsp._make_adapter()
+                self._init_adapter(nsp.adapter)
+            for parent in self._parent_nsps:
+                parent.adapter = parent._make_adapter()
+        return self._adapter_factory
+
+    def _init_adapter(self, adapter: BaseAdapter) -> None:
+        """Run ``adapter.init()`` now if the server runs on a loop, else once it starts."""
+        if self._adapters_waiting is None:
+            adapter.init()
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._adapters_waiting.append(adapter)
+            return
+        self._start()
+        adapter.init()
+
+    def _start(self) -> None:
+        """The server runs on a loop now (serve, the first ASGI call, or the first session)."""
+        waiting, self._adapters_waiting = self._adapters_waiting, None
+        for adapter in waiting or ():
+            adapter.init()
 
     # -- namespaces --------------------------------------------------------------
 
@@ -232,8 +277,8 @@ class Server:
         """Accepted for parity with Node."""
         return self.sockets.compress(compress)
 
-    async def fetch_sockets(self) -> list[Socket]:
-        """Every socket of the main namespace."""
+    async def fetch_sockets(self) -> list[Socket | RemoteSocket]:
+        """Every socket of the main namespace, on every server."""
         return await self.sockets.fetch_sockets()
 
     def sockets_join(self, rooms: str | Iterable[str]) -> None:
@@ -249,8 +294,16 @@ class Server:
         self.sockets.disconnect_sockets(close)
 
     def server_side_emit(self, event: str, *args: Any) -> bool:
-        """Send an event to the other servers of the cluster (a no-op with a warning on one node)."""
+        """Send ``event`` to the other servers' main namespace (a trailing callable gets their answers)."""
         return self.sockets.server_side_emit(event, *args)
+
+    async def server_side_emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Send ``event`` to the other servers and return their answers (``AckTimeoutError`` after 5 s)."""
+        return await self.sockets.server_side_emit_with_ack(event, *args)
+
+    async def server_count(self) -> int:
+        """How many servers the deployment has (1 with the in-memory adapter)."""
+        return await self.sockets.adapter.server_count()
 
     # -- running -----------------------------------------------------------------
 
@@ -263,11 +316,12 @@ class Server:
 
         Paths other than the Socket.IO path are answered from ``static_files`` (or 404).
         """
+        self._start()
         return await self.engine.serve(host, port, fallback=self.static_files)
 
     def asgi_app(self, other_app: Any = None) -> Any:
         """This server as an ASGI 3 app; other paths (and lifespan) go to ``other_app``."""
-        return front_ends().asgi_app(self.engine, other_app, self.close)
+        return front_ends().asgi_app(self.engine, other_app, self.close, self._start)
 
     async def close(self) -> None:
         """Disconnect every socket with ``server shutting down``, then close the engine."""
@@ -280,6 +334,8 @@ class Server:
     # -- internals ---------------------------------------------------------------
 
     def _on_engine_connection(self, conn: EngineSocket) -> None:
+        if self._adapters_waiting is not None:  # an engine served by hand (tests, embedding)
+            self._start()
         Client(self, conn)
 
     def _log_middleware_error(self, socket: Socket, err: BaseException) -> None:

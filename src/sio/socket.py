@@ -20,9 +20,10 @@ from sio._sio_core import (
     SIO_EVENT,
     SioPacket,
 )
-from sio.adapter import NO_ROOMS, BroadcastFlags, encode_for_engine
+from sio.adapters.base import NO_ROOMS, BroadcastFlags
 from sio.broadcast import BroadcastOperator
-from sio.engine.exchange import EncodedPacket, parse_query_multi
+from sio.engine import PreparedMessages
+from sio.engine.exchange import parse_query_multi
 from sio.errors import AckTimeoutError, LocalProtocolError
 from sio.reasons import DisconnectReason
 
@@ -145,14 +146,15 @@ class Socket(EventEmitter):
         ack_id = None
         if args and callable(args[-1]):
             callback = data.pop()
-            ack_id = self.nsp._next_ack_id()
-        packets = encode_for_engine(SIO_EVENT, self.nsp.name, data, ack_id)  # EncodeError: nothing registered
+            ack_id = self.nsp.next_ack_id()
+        nsp = self.nsp
+        messages = nsp.encode(SIO_EVENT, nsp.name, data, ack_id)  # EncodeError: nothing registered
         if callback is not None:
             self._register_ack(ack_id, callback, timeout)  # type: ignore[arg-type]
         if self._any_outgoing:
             for listener in self._any_outgoing:
                 call_handler(listener, *data)
-        self.client._write(packets, volatile)
+        self.client._write(messages, volatile)
         return True
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
@@ -177,12 +179,6 @@ class Socket(EventEmitter):
 
         self.emit(event, *args, settle)
         return await future
-
-    def _set_ack(self, ack_id: int, callback: Callable[..., Any]) -> None:
-        self._acks[ack_id] = callback
-
-    def _drop_ack(self, ack_id: int) -> None:
-        self._acks.pop(ack_id, None)
 
     def _register_ack(self, ack_id: int, callback: Callable[..., Any], timeout: float | None) -> None:
         if timeout is None:
@@ -325,15 +321,16 @@ class Socket(EventEmitter):
     # -- internals -----------------------------------------------------------------
 
     def _packet(self, packet_type: int, data: Any, ack_id: int | None = None) -> None:
-        self.client._write(encode_for_engine(packet_type, self.nsp.name, data, ack_id))
+        nsp = self.nsp
+        self.client._write(nsp.encode(packet_type, nsp.name, data, ack_id))
 
-    def _write_broadcast(self, packets: list[EncodedPacket], data: Any, volatile: bool) -> None:
+    def _write_prepared(self, prepared: PreparedMessages, data: Any, volatile: bool) -> None:
         if self._any_outgoing:
             for listener in self._any_outgoing:
                 call_handler(listener, *data)
         conn = self.client.conn  # Client._write inlined: this runs once per recipient
         if conn.ready_state == "open" and (not volatile or conn.writable):
-            conn.send_encoded(packets)
+            conn.send_prepared(prepared)
 
     def _on_connect(self) -> None:
         self.connected = True
@@ -409,3 +406,32 @@ class Socket(EventEmitter):
 
     def _on_error(self, err: BaseException) -> None:
         EventEmitter.emit(self, "error", err)
+
+
+def deliver(sockets: Iterable[Socket], prepared: PreparedMessages, data: Any, volatile: bool) -> None:
+    """Write one broadcast, framed once (``prepared``), to each socket (``Namespace.deliver``).
+
+    ``data`` is what the sockets' outgoing listeners get; ``volatile`` skips the sockets whose
+    transport cannot take it now.
+    """
+    if volatile:
+        for socket in sockets:
+            socket._write_prepared(prepared, data, True)
+        return
+    for socket in sockets:
+        if socket._any_outgoing:
+            socket._write_prepared(prepared, data, False)
+        else:  # the common case, once per recipient: straight to the engine
+            socket.client.conn.send_prepared(prepared)
+
+
+def expect_acks(sockets: Iterable[Socket], ack_id: int, callback: Callable[..., Any]) -> None:
+    """Call ``callback`` with each socket's answer to packet ``ack_id``."""
+    for socket in sockets:
+        socket._acks[ack_id] = callback
+
+
+def forget_acks(sockets: Iterable[Socket], ack_id: int) -> None:
+    """Drop the unanswered acks of packet ``ack_id`` (its timeout passed)."""
+    for socket in sockets:
+        socket._acks.pop(ack_id, None)

@@ -471,19 +471,19 @@ async def test_handshake_fields_send_local_compress_and_server_side_emit(
     with caplog.at_level("WARNING", logger="sio"):
         assert io.server_side_emit("hello", "cluster") is True
     assert any("server_side_emit" in record.getMessage() for record in caplog.records)
-    assert io.sockets.adapter.server_count() == 1
+    assert await io.sockets.adapter.server_count() == 1
+    assert await io.server_count() == 1
 
 
 async def test_a_broadcast_is_encoded_once_for_every_recipient(
     sio_server, node_peers, monkeypatch: pytest.MonkeyPatch, frontend: str
 ) -> None:
     """DESIGN section 5: one Socket.IO encoding, one WebSocket frame, the same bytes to everyone."""
-    import sio.adapter
     import sio.engine.exchange
 
     io, peers, _ = await three_clients(sio_server, node_peers)
     calls = {"sio": 0, "frame": 0}
-    encode_packet, encode_frame = sio.adapter.encode_sio_packet, sio.engine.exchange.encode_text_frame
+    encode_packet, encode_frame = io.sockets.encode, sio.engine.exchange.encode_text_frame
 
     def counting_packet(*args: Any, **kwargs: Any) -> Any:
         calls["sio"] += 1
@@ -493,7 +493,7 @@ async def test_a_broadcast_is_encoded_once_for_every_recipient(
         calls["frame"] += 1
         return encode_frame(data)
 
-    monkeypatch.setattr(sio.adapter, "encode_sio_packet", counting_packet)
+    monkeypatch.setattr(io.sockets, "encode", counting_packet)  # the server's parser, as the namespace holds it
     monkeypatch.setattr(sio.engine.exchange, "encode_text_frame", counting_frame)
     io.emit("news", {"headline": "encoded once"})
     for peer in peers:

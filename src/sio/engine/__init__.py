@@ -1,6 +1,7 @@
 """Engine.IO v4 server, usable on its own like Node's ``engine.io`` package."""
 
+from sio.engine.exchange import PreparedMessages, prepare_messages
 from sio.engine.server import EngineRefusal, EngineServer
 from sio.engine.socket import EngineSocket
 
-__all__ = ["EngineRefusal", "EngineServer", "EngineSocket"]
+__all__ = ["EngineRefusal", "EngineServer", "EngineSocket", "PreparedMessages", "prepare_messages"]

@@ -8,10 +8,10 @@ the engine answers through them and never touches a socket itself.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import parse_qsl, unquote_plus
 
-from sio._sio_core import encode_binary_frame, encode_text_frame
+from sio._sio_core import encode_binary_frame, encode_eio_messages, encode_text_frame
 
 Headers = list[tuple[str, str]]
 
@@ -150,6 +150,19 @@ class SharedPacket:
 
 
 EncodedPacket = str | bytes | SharedPacket
+
+# Messages framed once for many sessions (a broadcast): what prepare_messages makes and
+# EngineSocket.send_prepared takes.
+PreparedMessages = tuple[SharedPacket, ...]
+
+
+def prepare_messages(messages: Iterable[str | bytes]) -> PreparedMessages:
+    """Frame Engine.IO messages once to send them to many sessions (``send_prepared``).
+
+    Each WebSocket frame is then built on first use and the same bytes written to every
+    WebSocket recipient (``WebSocketChannel.send_packets``).
+    """
+    return tuple([SharedPacket(packet) for packet in encode_eio_messages(messages)])
 
 
 def packet_data(packet: EncodedPacket) -> str | bytes:

@@ -64,9 +64,13 @@ class FrontEnds(Protocol):
         """Serve ``app`` (an engine or a ``sio.Server``) forever (blocking)."""
 
     def asgi_app(
-        self, engine: EngineServer, other_app: Any, on_shutdown: Callable[[], Awaitable[None]] | None
+        self,
+        engine: EngineServer,
+        other_app: Any,
+        on_shutdown: Callable[[], Awaitable[None]] | None,
+        on_startup: Callable[[], None] | None = None,
     ) -> Any:
-        """``engine`` as an ASGI 3 app."""
+        """``engine`` as an ASGI 3 app (``on_startup``: called on its first call, in the loop)."""
 
 
 _front_ends: list[FrontEnds] = []  # the one installed

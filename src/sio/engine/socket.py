@@ -24,6 +24,7 @@ from sio._sio_core import (
     Timer,
     decode_eio_packet,
     decode_eio_payload,
+    encode_eio_messages,
     encode_eio_payload,
 )
 from sio.engine.exchange import (
@@ -32,6 +33,7 @@ from sio.engine.exchange import (
     TURN_SECONDS,
     EncodedPacket,
     HttpExchange,
+    PreparedMessages,
     SharedPacket,
     WebSocketChannel,
     WebSocketHandler,
@@ -132,20 +134,34 @@ class EngineSocket(EventEmitter):
         return self.ready_state == "open" and self._transport.writable
 
     def send(self, data: str | bytes) -> None:
-        """Send a message (str as text, bytes-like as binary); dropped once closing."""
+        """Send one message (str as text, bytes-like as binary); dropped once closing."""
         if self.ready_state == "open":
             self._write(("4" + data,) if isinstance(data, str) else (bytes(data),))
 
-    def send_encoded(self, packets: Sequence[EncodedPacket]) -> None:
-        """Queue already encoded Engine.IO packets (encode once, send to many); dropped once closing."""
+    def send_messages(self, messages: Sequence[str | bytes]) -> None:
+        """Send Engine.IO messages (what a Socket.IO parser encodes); dropped once closing.
+
+        The engine alone adds the Engine.IO framing (the ``4`` of a text message).
+        """
         if self.ready_state != "open":
             return
-        # _write inlined: a broadcast calls this once per recipient.
+        packets = encode_eio_messages(messages)
         if not self._buffer and self._transport.try_send(packets):
             if "drain" in self._handlers:
                 self.emit("drain")
         else:
             self._buffer_packets(packets)
+
+    def send_prepared(self, prepared: PreparedMessages) -> None:
+        """Send messages framed once for many sessions (:func:`prepare_messages`); dropped once closing."""
+        if self.ready_state != "open":
+            return
+        # _write inlined: a broadcast calls this once per recipient.
+        if not self._buffer and self._transport.try_send(prepared):
+            if "drain" in self._handlers:
+                self.emit("drain")
+        else:
+            self._buffer_packets(prepared)
 
     def _write(self, packets: Sequence[EncodedPacket]) -> None:
         """Write through when nothing waits and the transport takes it now; buffer otherwise."""

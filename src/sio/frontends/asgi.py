@@ -69,15 +69,23 @@ class ASGIApp:
         engine: EngineServer,
         other_app: Any = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
+        on_startup: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.other_app = other_app
+        # Called on the first ASGI call of any kind (lifespan startup, or the first request
+        # of a server run without lifespan), inside the loop: the Socket.IO server starts
+        # its adapters there.
+        self.on_startup = on_startup
         # What lifespan shutdown closes: the engine, or the Socket.IO server above it
         # (so that sockets get "server shutting down").
         self.on_shutdown = on_shutdown if on_shutdown is not None else engine.close
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """Serve one ASGI connection."""
+        if self.on_startup is not None:
+            on_startup, self.on_startup = self.on_startup, None
+            on_startup()
         kind = scope["type"]
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)

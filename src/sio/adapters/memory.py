@@ -1,93 +1,31 @@
-"""The in-memory adapter: which sockets are in which rooms, and broadcasting to them.
+"""The in-memory adapter: one server's rooms and broadcasts (Node's socket.io-adapter ``Adapter``).
 
-Same contract as Node's ``socket.io-adapter`` (the base a Redis adapter extends):
-``add_all``/``delete``/``delete_all`` keep ``rooms`` (room -> socket ids) and
-``sids`` (socket id -> rooms) in step and emit ``create-room``, ``delete-room``,
-``join-room`` and ``leave-room``; ``broadcast`` encodes a packet once and writes
-the same encoded packets to every recipient.
+``add_all``/``delete``/``delete_all`` keep ``rooms`` (room -> socket ids) and ``sids``
+(socket id -> rooms) in step and emit the room events; ``broadcast`` selects the
+recipients and hands them to the namespace, which encodes the packet once and writes
+the same bytes to each (``Namespace.deliver``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from sio._events import EventEmitter
-from sio._sio_core import encode_sio_packet
-from sio.engine.exchange import EncodedPacket, SharedPacket
+from sio.adapters.base import BaseAdapter, BroadcastOptions, SocketDetails
+from sio.parser import Packet
 
 if TYPE_CHECKING:
-    from sio.namespace import Namespace
     from sio.socket import Socket
+
+__all__ = ["Adapter", "InMemoryAdapter", "ParentAdapter"]
 
 log = logging.getLogger("sio")
 
 
-NO_ROOMS: frozenset[str] = frozenset()
-
-
-class BroadcastFlags:
-    """Modifiers of a broadcast (Node's BroadcastFlags); immutable, ``replace`` makes a changed copy."""
-
-    __slots__ = ("compress", "local", "timeout", "volatile")
-    DEFAULT: BroadcastFlags
-
-    def __init__(
-        self, volatile: bool = False, compress: bool = True, local: bool = False, timeout: float | None = None
-    ) -> None:
-        self.volatile = volatile
-        self.compress = compress
-        self.local = local
-        self.timeout = timeout
-
-    def replace(self, **changes: Any) -> BroadcastFlags:
-        """A copy with some flags changed."""
-        values = {name: getattr(self, name) for name in self.__slots__}
-        values.update(changes)
-        return BroadcastFlags(**values)
-
-    def __repr__(self) -> str:
-        return f"BroadcastFlags({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
-
-
-BroadcastFlags.DEFAULT = BroadcastFlags()
-
-
-class BroadcastOptions:
-    """Who receives a broadcast: sockets in any of ``rooms`` (all when empty), minus ``except_``."""
-
-    __slots__ = ("except_", "flags", "rooms")
-
-    def __init__(
-        self,
-        rooms: frozenset[str] = NO_ROOMS,
-        except_: frozenset[str] = NO_ROOMS,
-        flags: BroadcastFlags = BroadcastFlags.DEFAULT,
-    ) -> None:
-        self.rooms = rooms
-        self.except_ = except_
-        self.flags = flags
-
-
-def encode_for_engine(packet_type: int, nsp: str, data: Any, ack_id: int | None = None) -> list[str | bytes]:
-    """Encode a Socket.IO packet as the Engine.IO packets that carry it (text first, then attachments)."""
-    return encode_sio_packet(packet_type, nsp, data, ack_id, engine=True)  # type: ignore[no-any-return]
-
-
-def shared(packets: list[str | bytes]) -> list[EncodedPacket]:
-    """Wrap packets written to many sockets so that each WebSocket frame is built once."""
-    return [SharedPacket(packet) for packet in packets]
-
-
-class Adapter(EventEmitter):
-    """In-memory rooms of one namespace."""
-
-    def __init__(self, nsp: Namespace) -> None:
-        super().__init__()
-        self.nsp = nsp
-        self.rooms: dict[str, set[str]] = {}
-        self.sids: dict[str, set[str]] = {}
+class InMemoryAdapter(BaseAdapter):
+    """Rooms of one namespace on one server."""
 
     # -- membership --------------------------------------------------------------
 
@@ -146,7 +84,7 @@ class Adapter(EventEmitter):
         return excluded
 
     def matching(self, opts: BroadcastOptions) -> Iterator[Socket]:
-        """The sockets a broadcast with ``opts`` reaches, each once.
+        """The local sockets a broadcast with ``opts`` reaches, each once.
 
         Looked up as the caller goes, as in Node's adapter: a socket that disconnects or
         leaves the room meanwhile (say, from an outgoing listener of an earlier recipient)
@@ -182,36 +120,27 @@ class Adapter(EventEmitter):
                     yield socket
 
     def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
-        """Ids of the sockets in any of ``rooms`` (all sockets when empty)."""
+        """Ids of the local sockets in any of ``rooms`` (all sockets when empty)."""
         return {s.id for s in self.matching(BroadcastOptions(frozenset(rooms)))}
 
     # -- broadcast ---------------------------------------------------------------
 
-    def broadcast(self, packet_type: int, data: Any, opts: BroadcastOptions) -> None:
-        """Encode once, write the same packets (and WebSocket frames) to every matching socket."""
-        packets = shared(encode_for_engine(packet_type, self.nsp.name, data))
-        volatile = opts.flags.volatile
-        for socket in self.matching(opts):
-            if volatile or socket._any_outgoing:
-                socket._write_broadcast(packets, data, volatile)
-            else:  # the common case, once per recipient: straight to the engine
-                socket.client.conn.send_encoded(packets)
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        """Write ``packet`` to every matching local socket (encoded once, by the namespace)."""
+        self.nsp.deliver(packet, self.matching(opts), opts.flags)
 
     def broadcast_with_ack(
-        self, packet_type: int, data: Any, opts: BroadcastOptions, on_response: Callable[..., None]
-    ) -> tuple[int, list[Socket]]:
-        """Broadcast with an ack id; ``on_response(*args)`` is called per answer.
-
-        Returns the ack id and the sockets written to.
-        """
-        ack_id = self.nsp._next_ack_id()
-        packets = shared(encode_for_engine(packet_type, self.nsp.name, data, ack_id))
-        volatile = opts.flags.volatile
-        recipients = list(self.matching(opts))
-        for socket in recipients:
-            socket._set_ack(ack_id, on_response)
-            socket._write_broadcast(packets, data, volatile)
-        return ack_id, recipients
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        client_count_callback: Callable[[int], None],
+        ack: Callable[[Any], None],
+    ) -> None:
+        """Broadcast with a fresh ack id; report the local client count, then each answer."""
+        nsp = self.nsp
+        packet = Packet(packet.type, nsp.name, packet.data, nsp.next_ack_id())
+        count = nsp.deliver_with_ack(packet, list(self.matching(opts)), opts.flags, ack)
+        client_count_callback(count)
 
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         """Make the matching sockets join ``rooms``."""
@@ -231,40 +160,53 @@ class Adapter(EventEmitter):
         for socket in list(self.matching(opts)):
             socket.disconnect(close)
 
-    def fetch_sockets(self, opts: BroadcastOptions) -> list[Socket]:
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Socket | SocketDetails]:
         """The matching sockets (local ones: the Socket objects themselves)."""
         return list(self.matching(opts))
 
-    def server_side_emit(self, args: list[Any]) -> None:
-        """Send an event to the other servers of the cluster: there are none in memory."""
-        log.warning("server_side_emit(%r) has no effect: the in-memory adapter has no other server", args[:1])
+    def server_side_emit(
+        self,
+        packet: list[Any],
+        ack: Callable[[Any, list[Any]], None] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """There are no other servers in memory: a warning, and an ack gets no answers."""
+        log.warning(
+            "server_side_emit(%r) has no effect: the in-memory adapter has no other server", packet[:1]
+        )
+        if ack is not None:
+            asyncio.get_running_loop().call_soon(ack, None, [])
 
-    def server_count(self) -> int:
-        """Number of servers in the cluster."""
+    async def server_count(self) -> int:
+        """One server."""
         return 1
 
-    async def close(self) -> None:
-        """Release the adapter's resources (nothing in memory)."""
+
+Adapter = InMemoryAdapter  # Node's name for the in-memory adapter (the class custom adapters extend)
 
 
-class ParentAdapter(Adapter):
+class ParentAdapter(InMemoryAdapter):
     """The adapter of a dynamic parent namespace: broadcasts reach every child namespace.
 
     Like Node's ParentBroadcastAdapter, it has no sockets of its own; fetching sockets
     and broadcast acks are not supported on a parent.
     """
 
-    def _children(self) -> list[Adapter]:
+    def _children(self) -> list[BaseAdapter]:
         return [child.adapter for child in list(self.nsp.children)]  # type: ignore[attr-defined]
 
-    def broadcast(self, packet_type: int, data: Any, opts: BroadcastOptions) -> None:
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         """Broadcast in every child namespace (each encodes once, with its own name)."""
         for adapter in self._children():
-            adapter.broadcast(packet_type, data, opts)
+            adapter.broadcast(Packet(packet.type, adapter.nsp.name, packet.data), opts)
 
     def broadcast_with_ack(
-        self, packet_type: int, data: Any, opts: BroadcastOptions, on_response: Callable[..., None]
-    ) -> tuple[int, list[Socket]]:
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        client_count_callback: Callable[[int], None],
+        ack: Callable[[Any], None],
+    ) -> None:
         """Not supported on a parent namespace."""
         raise NotImplementedError("broadcast acks are not supported on a parent namespace")
 
@@ -283,6 +225,6 @@ class ParentAdapter(Adapter):
         for adapter in self._children():
             adapter.disconnect_sockets(opts, close)
 
-    def fetch_sockets(self, opts: BroadcastOptions) -> list[Socket]:
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Socket | SocketDetails]:
         """Not supported on a parent namespace (as in Node)."""
         raise NotImplementedError("fetch_sockets() is not supported on a parent namespace")

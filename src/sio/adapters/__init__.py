@@ -1,0 +1,22 @@
+"""Adapters: where a namespace's rooms live and how its broadcasts reach every server.
+
+- :mod:`sio.adapters.base`: the contract (:class:`BaseAdapter`, :class:`BroadcastOptions`,
+  :class:`BroadcastFlags`);
+- :mod:`sio.adapters.memory`: one server (:class:`InMemoryAdapter`, Node's ``Adapter``);
+- :mod:`sio.adapters.cluster`: Node's cluster protocol (:class:`ClusterAdapter`,
+  :class:`ClusterAdapterWithHeartbeat`) over two abstract methods that move messages.
+"""
+
+from sio.adapters.base import NO_ROOMS, BaseAdapter, BroadcastFlags, BroadcastOptions, SocketDetails
+from sio.adapters.memory import Adapter, InMemoryAdapter, ParentAdapter
+
+__all__ = [
+    "NO_ROOMS",
+    "Adapter",
+    "BaseAdapter",
+    "BroadcastFlags",
+    "BroadcastOptions",
+    "InMemoryAdapter",
+    "ParentAdapter",
+    "SocketDetails",
+]
