@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 # How long server_side_emit waits for the other servers' answers unless timeout() says
 # (Node's cluster adapter: DEFAULT_TIMEOUT).
 SERVER_SIDE_EMIT_TIMEOUT = 5.0
+# Names a namespace keeps for itself (Node's namespace RESERVED_EVENTS): not server-side events.
+NAMESPACE_RESERVED_EVENTS = frozenset(("connect", "connection", "new_namespace"))
 
 
 def _rooms(room: str | Iterable[str]) -> frozenset[str]:
@@ -197,7 +199,7 @@ class BroadcastOperator:
         :class:`~sio.AckTimeoutError` with the answers that came within the timeout
         (``timeout(s)``, 5 s by default).
         """
-        if event in RESERVED_EVENTS:
+        if event in NAMESPACE_RESERVED_EVENTS:
             raise LocalProtocolError(f'"{event}" is a reserved event name')
         packet = [event, *args]
         ack = None

@@ -56,7 +56,11 @@ class ConnectError(SioError):
 
 
 class AckTimeoutError(SioError, TimeoutError):
-    """No acknowledgement arrived in time (``emit_with_ack`` with a timeout)."""
+    """No acknowledgement arrived in time: a client's (``emit_with_ack`` with a timeout), or the
+    other servers' answers to a cluster request (``server_side_emit_with_ack``, ``fetch_sockets``).
+
+    ``responses`` holds what did arrive (answers, or the sockets found so far).
+    """
 
     def __init__(self, message: str = "operation has timed out", responses: Any = None) -> None:
         super().__init__(message)

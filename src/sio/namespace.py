@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sio._events import EventEmitter, Handler, run_chain
-from sio._sio_core import RESERVED_EVENTS, SIO_CONNECT_ERROR
+from sio._sio_core import SIO_CONNECT_ERROR
 from sio.adapters.base import BaseAdapter, BroadcastFlags
 from sio.adapters.memory import ParentAdapter
-from sio.broadcast import BroadcastOperator, RemoteSocket
+from sio.broadcast import NAMESPACE_RESERVED_EVENTS, BroadcastOperator, RemoteSocket
 from sio.engine import prepare_messages
 from sio.errors import ConnectError, LocalProtocolError
 from sio.parser import Packet
@@ -167,9 +167,12 @@ class Namespace(EventEmitter):
         """
         return await self._operator().server_side_emit_with_ack(event, *args)
 
-    def _on_server_side_emit(self, packet: list[Any]) -> None:
-        """An event another server sent with ``server_side_emit``: call this namespace's handlers."""
-        if not packet or not isinstance(packet[0], str) or packet[0] in RESERVED_EVENTS:
+    def receive_server_side_emit(self, packet: list[Any]) -> None:
+        """``[event, *args]`` another server sent with ``server_side_emit``: call this namespace's handlers.
+
+        Reserved names (``connection``, ...) are refused with :class:`~sio.LocalProtocolError`.
+        """
+        if not packet or not isinstance(packet[0], str) or packet[0] in NAMESPACE_RESERVED_EVENTS:
             raise LocalProtocolError(f"not a server-side event: {packet[:1]!r}")
         EventEmitter.emit(self, packet[0], *packet[1:])
 

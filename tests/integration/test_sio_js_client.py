@@ -493,7 +493,9 @@ async def test_a_broadcast_is_encoded_once_for_every_recipient(
         calls["frame"] += 1
         return encode_frame(data)
 
-    monkeypatch.setattr(io.sockets, "encode", counting_packet)  # the server's parser, as the namespace holds it
+    monkeypatch.setattr(
+        io.sockets, "encode", counting_packet
+    )  # the server's parser, as the namespace holds it
     monkeypatch.setattr(sio.engine.exchange, "encode_text_frame", counting_frame)
     io.emit("news", {"headline": "encoded once"})
     for peer in peers:

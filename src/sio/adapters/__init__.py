@@ -8,6 +8,7 @@
 """
 
 from sio.adapters.base import NO_ROOMS, BaseAdapter, BroadcastFlags, BroadcastOptions, SocketDetails
+from sio.adapters.cluster import ClusterAdapter, ClusterAdapterWithHeartbeat, ClusterMessage, MessageType
 from sio.adapters.memory import Adapter, InMemoryAdapter, ParentAdapter
 
 __all__ = [
@@ -16,7 +17,11 @@ __all__ = [
     "BaseAdapter",
     "BroadcastFlags",
     "BroadcastOptions",
+    "ClusterAdapter",
+    "ClusterAdapterWithHeartbeat",
+    "ClusterMessage",
     "InMemoryAdapter",
+    "MessageType",
     "ParentAdapter",
     "SocketDetails",
 ]
