@@ -73,7 +73,15 @@ CPU_METRICS = (
     Metric("server_sys_share_pct", "kernel % of server CPU", False),
     Metric("generator_cpu_pct", "generator CPU %", False),
 )
-ALL_SERVERS = ("sio", "node", "psio-uvicorn", "psio-aiohttp")
+# sio-before (an older checkout, SIO_BEFORE) joins every main scenario when it is there: before
+# and after in the same run.
+ALL_SERVERS = (
+    "sio",
+    "node",
+    "psio-uvicorn",
+    "psio-aiohttp",
+    *(("sio-before",) if "sio-before" in SERVERS else ()),
+)
 
 
 def _echo_metrics() -> tuple[Metric, ...]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sio._sio_core import SIO_CONNECT, SIO_CONNECT_ERROR, ProtocolError, SioPacket, Timer
+from sio.engine import OPEN
 from sio.reasons import DisconnectReason
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class Client:
 
     def _write(self, messages: Sequence[str | bytes], volatile: bool = False) -> None:
         conn = self.conn
-        if conn.ready_state != "open":
+        if conn.ready_state is not OPEN:
             return
         if volatile and not conn.writable:
             return
@@ -104,7 +105,7 @@ class Client:
         server._check_namespace(name, auth, lambda found: self._after_check(name, auth, found))
 
     def _after_check(self, name: str, auth: Any, nsp: Namespace | None) -> None:
-        if self.conn.ready_state != "open" or self.closed:
+        if self.conn.ready_state is not OPEN or self.closed:
             return
         if nsp is None:
             self._refuse_namespace(name)
@@ -137,7 +138,7 @@ class Client:
 
     def _close(self) -> None:
         """Close the connection from the Socket.IO layer (``forced server close``)."""
-        if self.conn.ready_state == "open":
+        if self.conn.ready_state is OPEN:
             self.conn.close()
             self._on_close(DisconnectReason.FORCED_SERVER_CLOSE)
 

@@ -11,7 +11,7 @@ from sio._sio_core import SIO_CONNECT_ERROR
 from sio.adapters.base import BaseAdapter, BroadcastFlags
 from sio.adapters.memory import ParentAdapter
 from sio.broadcast import NAMESPACE_RESERVED_EVENTS, BroadcastOperator, RemoteSocket
-from sio.engine import prepare_messages
+from sio.engine import OPEN, prepare_messages
 from sio.errors import ConnectError, LocalProtocolError
 from sio.parser import Packet
 from sio.socket import Socket, deliver, expect_acks, forget_acks
@@ -187,13 +187,11 @@ class Namespace(EventEmitter):
     ) -> None:
         client = socket.client
         client._connecting.discard(self.name)
-        if client.conn.ready_state != "open" or client.closed:
-            socket._closed = True
-            socket.adapter.delete_all(socket.id)
+        if client.conn.ready_state is not OPEN or client.closed:
+            socket._abandon()
             return
         if err is not None:
-            socket._closed = True  # a join from a late task must not leave adapter entries
-            socket.adapter.delete_all(socket.id)
+            socket._abandon()  # a join from a late task must not leave adapter entries either
             if not isinstance(err, ConnectError):
                 self.server._log_middleware_error(socket, err)
             # Node sends {message, data} for any error; data only when the error has one.

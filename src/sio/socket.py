@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sio._events import EventEmitter, Handler, call_handler, positional_arity, run_chain
@@ -22,7 +23,7 @@ from sio._sio_core import (
 )
 from sio.adapters.base import NO_ROOMS, BroadcastFlags
 from sio.broadcast import BroadcastOperator
-from sio.engine import PreparedMessages
+from sio.engine import OPEN, PreparedMessages
 from sio.engine.exchange import parse_query_multi
 from sio.errors import AckTimeoutError, LocalProtocolError
 from sio.reasons import DisconnectReason
@@ -80,6 +81,31 @@ class Handshake:
         )
 
 
+class SocketState(StrEnum):
+    """A socket's place in its life (transitions in ``Socket._enter``, the one place that changes it).
+
+    connecting (the namespace's middlewares run; it may join rooms already) → connected
+    (CONNECT answered, ``connection`` emitted) → disconnecting (``disconnecting`` handlers run,
+    its rooms still set; it joins no more) → disconnected (out of its rooms and namespace; ``disconnect``
+    handlers run). A socket refused by a middleware, or whose connection closed meanwhile, goes
+    from connecting to disconnected. ``connected`` is True in connected and disconnecting, as
+    Node's ``socket.connected``.
+    """
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTING = "disconnecting"
+    DISCONNECTED = "disconnected"
+
+
+_SOCKET_TRANSITIONS: dict[SocketState, frozenset[SocketState]] = {
+    SocketState.CONNECTING: frozenset((SocketState.CONNECTED, SocketState.DISCONNECTED)),
+    SocketState.CONNECTED: frozenset((SocketState.DISCONNECTING,)),
+    SocketState.DISCONNECTING: frozenset((SocketState.DISCONNECTED,)),
+    SocketState.DISCONNECTED: frozenset(),
+}
+
+
 class Socket(EventEmitter):
     """A client connected to a namespace.
 
@@ -97,8 +123,8 @@ class Socket(EventEmitter):
         self.id = secrets.token_urlsafe(15)
         self.handshake = Handshake.from_request(client.conn.request, auth)
         self.data: dict[str, Any] = {}
-        self.connected = False
-        self._closed = False
+        self.state = SocketState.CONNECTING
+        self.connected = False  # kept by _enter: read on every event, so a plain attribute
         self._acks: dict[int, Callable[..., Any]] = {}
         # Tuples replaced on change: shared empty ones cost nothing per socket, and a
         # listener added while they are being called does not join that call.
@@ -254,7 +280,7 @@ class Socket(EventEmitter):
 
     def join(self, rooms: str | Iterable[str]) -> None:
         """Join a room or several."""
-        if self._closed:
+        if self.state is SocketState.DISCONNECTING or self.state is SocketState.DISCONNECTED:
             return
         self.adapter.add_all(self.id, [rooms] if isinstance(rooms, str) else list(rooms))
 
@@ -329,11 +355,23 @@ class Socket(EventEmitter):
             for listener in self._any_outgoing:
                 call_handler(listener, *data)
         conn = self.client.conn  # Client._write inlined: this runs once per recipient
-        if conn.ready_state == "open" and (not volatile or conn.writable):
+        if conn.ready_state is OPEN and (not volatile or conn.writable):
             conn.send_prepared(prepared)
 
+    def _enter(self, state: SocketState) -> None:
+        """Change the state; a transition the table does not allow is refused."""
+        if state not in _SOCKET_TRANSITIONS[self.state]:
+            raise LocalProtocolError(f"socket {self.id}: {self.state} -> {state} is not a transition")
+        self.state = state
+        self.connected = state is SocketState.CONNECTED or state is SocketState.DISCONNECTING
+
+    def _abandon(self) -> None:
+        """Never connected (refused, or its connection closed while the middlewares ran)."""
+        self._enter(SocketState.DISCONNECTED)
+        self.adapter.delete_all(self.id)  # rooms a middleware joined
+
     def _on_connect(self) -> None:
-        self.connected = True
+        self._enter(SocketState.CONNECTED)
         self.join(self.id)
         self._packet(SIO_CONNECT, {"sid": self.id})
 
@@ -394,14 +432,14 @@ class Socket(EventEmitter):
             call_handler(handler, *args[: positional_arity(handler)])
 
     def _on_close(self, reason: DisconnectReason, description: Any = None) -> None:
-        if not self.connected:
+        if self.state is not SocketState.CONNECTED:
             return
+        self._enter(SocketState.DISCONNECTING)  # first: a disconnect from a handler below is a no-op
         self._emit_reason("disconnecting", reason, description)
-        self._closed = True
         self.adapter.delete_all(self.id)
         self.nsp._remove(self)
         self.client._remove(self)
-        self.connected = False
+        self._enter(SocketState.DISCONNECTED)
         self._emit_reason("disconnect", reason, description)
 
     def _on_error(self, err: BaseException) -> None:

@@ -2,6 +2,17 @@
 
 from sio.engine.exchange import PreparedMessages, prepare_messages
 from sio.engine.server import EngineRefusal, EngineServer
-from sio.engine.socket import EngineSocket
+from sio.engine.socket import CLOSED, CLOSING, OPEN, OPENING, EngineSocket, SessionState
 
-__all__ = ["EngineRefusal", "EngineServer", "EngineSocket", "PreparedMessages", "prepare_messages"]
+__all__ = [
+    "CLOSED",
+    "CLOSING",
+    "OPEN",
+    "OPENING",
+    "EngineRefusal",
+    "EngineServer",
+    "EngineSocket",
+    "PreparedMessages",
+    "SessionState",
+    "prepare_messages",
+]

@@ -24,7 +24,7 @@ import orjson
 
 from sio._events import EventEmitter
 from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel
-from sio.engine.socket import EngineSocket, PollingTransport, Transport, WebSocketTransport
+from sio.engine.socket import OPEN, EngineSocket, PollingTransport, Transport, WebSocketTransport
 from sio.errors import InvalidOption, SioError
 from sio.reasons import DisconnectReason
 from sio.timers import LoopTimerWheel
@@ -132,8 +132,12 @@ class EngineServer(EventEmitter):
         backlog: int = 2048,
         max_connections: int | None = None,
         max_handshake_rate: float | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__()
+        # The loop whose clock and callbacks the timers follow: the running one by default; a
+        # test passes a fake one (time, call_soon, call_at) to drive sessions on a fake clock.
+        self._loop = loop
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.upgrade_timeout = upgrade_timeout
@@ -188,7 +192,7 @@ class EngineServer(EventEmitter):
     def wheel(self) -> LoopTimerWheel:
         """The timer wheel of the running loop (created on first use)."""
         if self._wheel is None:
-            self._wheel = LoopTimerWheel(asyncio.get_running_loop())
+            self._wheel = LoopTimerWheel(self._loop if self._loop is not None else asyncio.get_running_loop())
         return self._wheel
 
     def handles_path(self, path: str) -> bool:
@@ -333,7 +337,7 @@ class EngineServer(EventEmitter):
             socket is None
             or socket.upgrading
             or socket.transport != "polling"
-            or socket.ready_state != "open"
+            or socket.ready_state is not OPEN
         ):
             # Gone meanwhile, already upgrading, or on WebSocket already (upgraded, or opened
             # that way): close the newcomer, as Node does; only a polling session upgrades.

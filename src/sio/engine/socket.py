@@ -8,9 +8,9 @@ polling -> WebSocket upgrade, and the close reasons of DESIGN.md section 4.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sio._events import EventEmitter
@@ -21,6 +21,7 @@ from sio._sio_core import (
     EIO_PONG,
     EIO_UPGRADE,
     EngineIOError,
+    LocalProtocolError,
     Timer,
     decode_eio_packet,
     decode_eio_payload,
@@ -63,6 +64,37 @@ POLL_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
 POST_HEADERS = [("Content-Type", "text/html")]
 
 
+class SessionState(StrEnum):
+    """An Engine.IO session's ready state; the values are Node's ``readyState`` strings.
+
+    Transitions (``EngineSocket._enter``, the one place that changes it): opening → open
+    (the handshake answered), open → closing (``close()`` waits for the buffer to drain),
+    open / closing → closed, opening → closed (refused before it opened). Anything else is
+    a bug and raises :class:`~sio.LocalProtocolError`. Compare with ``is``: the members are
+    module constants (``OPEN``, ...), and ``is`` is the cheap test on the hot path.
+    """
+
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+OPENING, OPEN, CLOSING, CLOSED = (
+    SessionState.OPENING,
+    SessionState.OPEN,
+    SessionState.CLOSING,
+    SessionState.CLOSED,
+)
+LIVE = frozenset((OPEN, CLOSING))  # a heartbeat still runs; an upgrade may still complete
+_TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
+    OPENING: frozenset((OPEN, CLOSED)),
+    OPEN: frozenset((CLOSING, CLOSED)),
+    CLOSING: frozenset((CLOSED,)),
+    CLOSED: frozenset(),
+}
+
+
 def _wire_size(data: str | bytes) -> int:
     """Bytes a packet takes on the wire: UTF-8 for text (not characters), as is for binary."""
     if isinstance(data, str) and not data.isascii():  # isascii() is O(1) on a str
@@ -102,7 +134,7 @@ class EngineSocket(EventEmitter):
         self.id = sid
         self.request = request
         self.remote_address = request.remote_address
-        self.ready_state = "opening"
+        self.ready_state = OPENING
         self.upgrading = False
         self.upgraded = False
         self._transport = transport
@@ -131,11 +163,11 @@ class EngineSocket(EventEmitter):
     @property
     def writable(self) -> bool:
         """Whether a packet sent now would be written at once (volatile packets need it)."""
-        return self.ready_state == "open" and self._transport.writable
+        return self.ready_state is OPEN and self._transport.writable
 
     def send(self, data: str | bytes) -> None:
         """Send one message (str as text, bytes-like as binary); dropped once closing."""
-        if self.ready_state == "open":
+        if self.ready_state is OPEN:
             self._write(("4" + data,) if isinstance(data, str) else (bytes(data),))
 
     def send_messages(self, messages: Sequence[str | bytes]) -> None:
@@ -143,7 +175,7 @@ class EngineSocket(EventEmitter):
 
         The engine alone adds the Engine.IO framing (the ``4`` of a text message).
         """
-        if self.ready_state != "open":
+        if self.ready_state is not OPEN:
             return
         packets = encode_eio_messages(messages)
         if not self._buffer and self._transport.try_send(packets):
@@ -154,7 +186,7 @@ class EngineSocket(EventEmitter):
 
     def send_prepared(self, prepared: PreparedMessages) -> None:
         """Send messages framed once for many sessions (:func:`prepare_messages`); dropped once closing."""
-        if self.ready_state != "open":
+        if self.ready_state is not OPEN:
             return
         # _write inlined: a broadcast calls this once per recipient.
         if not self._buffer and self._transport.try_send(prepared):
@@ -182,9 +214,9 @@ class EngineSocket(EventEmitter):
 
     def close(self) -> None:
         """Close the session once buffered packets are written (reason ``forced close``)."""
-        if self.ready_state != "open":
+        if self.ready_state is not OPEN:
             return
-        self.ready_state = "closing"
+        self._enter(CLOSING)
         if self._buffer:
             self.once("drain", self._close_transport)
             self.flush()
@@ -195,15 +227,21 @@ class EngineSocket(EventEmitter):
 
     # -- internals ---------------------------------------------------------------
 
+    def _enter(self, state: SessionState) -> None:
+        """Change the ready state; a transition the table does not allow is refused."""
+        if state not in _TRANSITIONS[self.ready_state]:
+            raise LocalProtocolError(f"session {self.id}: {self.ready_state} -> {state} is not a transition")
+        self.ready_state = state
+
     def _open(self, open_packet: str) -> None:
-        self.ready_state = "open"
+        self._enter(OPEN)
         self._buffer.append(open_packet)
         self.flush()
         self._heartbeat_timer.arm(self.server.ping_interval)
 
     def flush(self) -> None:
         """Write the buffer if the transport can take it now."""
-        if self._buffer and self.ready_state != "closed" and self._transport.writable:
+        if self._buffer and self.ready_state is not CLOSED and self._transport.writable:
             packets, self._buffer = self._buffer, []
             self._buffered_bytes = 0
             self._transport.send(packets)
@@ -216,7 +254,7 @@ class EngineSocket(EventEmitter):
         self._close_timer.arm(self.server.ping_timeout)
 
     def _close_transport(self) -> None:
-        if self.ready_state == "closed":
+        if self.ready_state is CLOSED:
             return
         self._transport.close(lambda: self._on_close(DisconnectReason.FORCED_CLOSE))
 
@@ -229,9 +267,9 @@ class EngineSocket(EventEmitter):
             # The pong's deadline passed, but a busy loop may not have read a pong that is already
             # waiting: decide once the loop has read its input again.
             self._confirm_ping_timeout(PING_TIMEOUT_HOPS)
-        elif self.ready_state in ("open", "closing"):
+        elif self.ready_state is OPEN or self.ready_state is CLOSING:
             self._write(PINGS)
-            if self.ready_state == "closed":  # the ping overflowed the backlog cap
+            if self.ready_state is CLOSED:  # the ping overflowed the backlog cap
                 return
             self._awaiting_pong = True
             self._verdict = None
@@ -247,7 +285,7 @@ class EngineSocket(EventEmitter):
         waited for one more ping timeout at most. Re-checks go through the heartbeat timer, so a
         pong meanwhile cancels them.
         """
-        if self.ready_state == "closed" or not self._awaiting_pong or self._heartbeat_timer.armed:
+        if self.ready_state is CLOSED or not self._awaiting_pong or self._heartbeat_timer.armed:
             return
         if hops:
             self.server.wheel.loop.call_soon(self._confirm_ping_timeout, hops - 1)
@@ -272,7 +310,7 @@ class EngineSocket(EventEmitter):
         self._on_close(DisconnectReason.PING_TIMEOUT)
 
     def _on_packet(self, packet_type: int, data: str | bytes) -> None:
-        if self.ready_state != "open":  # as Node: nothing is delivered once closing
+        if self.ready_state is not OPEN:  # as Node: nothing is delivered once closing
             return
         if packet_type == EIO_MESSAGE:
             self.emit("message", data)
@@ -288,9 +326,9 @@ class EngineSocket(EventEmitter):
         # noop, and open or upgrade on the active transport, are ignored (as Node does)
 
     def _on_close(self, reason: DisconnectReason, description: Any = None) -> None:
-        if self.ready_state == "closed":
+        if self.ready_state is CLOSED:
             return
-        self.ready_state = "closed"
+        self._enter(CLOSED)
         for timer in (self._heartbeat_timer, self._upgrade_timer, self._close_timer):
             if timer is not None:
                 timer.cancel()
@@ -317,7 +355,7 @@ class EngineSocket(EventEmitter):
             transport.send([PONG_PROBE])
             # Force a polling cycle so that the client can pause polling and upgrade.
             self._transport.send_noop()
-        elif packet_type == EIO_UPGRADE and self.ready_state in ("open", "closing"):
+        elif packet_type == EIO_UPGRADE and self.ready_state in LIVE:
             if self._upgrade_timer is not None:
                 self._upgrade_timer.cancel()
             old = self._transport
@@ -329,7 +367,7 @@ class EngineSocket(EventEmitter):
             old.discard()
             self.emit("upgrade", transport.name)
             self.flush()
-            if self.ready_state == "closing" and not self._buffer:
+            if self.ready_state is CLOSING and not self._buffer:
                 self._close_transport()
         else:
             self._abort_upgrade()
@@ -464,7 +502,7 @@ class PollingTransport(Transport):
     def _deliver(self) -> None:
         """Deliver the POST's packets within this turn's budget; the rest on the next turn."""
         socket = self.socket
-        if socket.ready_state == "closed" or self._discarded:
+        if socket.ready_state is CLOSED or self._discarded:
             # Closed meanwhile, or upgraded (as Node, what is left of the payload is dropped).
             self._answer_post()
             return
@@ -485,7 +523,7 @@ class PollingTransport(Transport):
                     self._answer_post()
                     return
                 socket._on_packet(packet_type, data)
-                if socket.ready_state == "closed":
+                if socket.ready_state is CLOSED:
                     self._answer_post()
                     return
                 if not done % TURN_CLOCK_EVERY and clock() > deadline:
@@ -495,7 +533,7 @@ class PollingTransport(Transport):
             raise
         if done < count:
             self._inbox_next = done
-            asyncio.get_running_loop().call_soon(self._deliver)
+            socket.server.wheel.loop.call_soon(self._deliver)
             return
         error = self._inbox_error
         self._answer_post()
