@@ -1,8 +1,8 @@
 """A small event emitter with Node's shape: ``on``/``once``/``off``/``emit``, usable as decorators.
 
 Handlers may be plain functions, called directly, or coroutine functions, which
-get a task of their own (DESIGN.md section 5: callbacks, not coroutines, on the hot
-path). A handler that raises is logged and does not stop the others.
+get a task of their own (docs/architecture.md, "Rules": callbacks, not coroutines, on
+the hot path). A handler that raises is logged and does not stop the others.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The built-in front end writes each WebSocket's frames once per loop iteration.
 
-Front-end specific (built-in uvloop front end): DESIGN.md section 5, "batching writes
+Front-end specific (built-in uvloop front end): docs/architecture.md ("Rules"), "batching writes
 produced by one read". The client must still see every message, in order.
 """
 

@@ -1,8 +1,8 @@
 """CORS and the sid cookie, on polling and on WebSocket upgrades.
 
 CORS is off unless configured (no headers at all); when configured, disallowed origins are
-refused on HTTP (403, code 4) and on WebSocket (400 before the switch), as DESIGN.md section 6
-asks. Every test runs under the built-in front end and under uvicorn.
+refused on HTTP (403, code 4) and on WebSocket (400 before the switch), as docs/architecture.md
+("Rules") says. Every test runs under the built-in front end and under uvicorn.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every disconnect reason of DESIGN.md section 4, triggered by a real client or the server.
+"""Every disconnect reason of sio.DisconnectReason, triggered by a real client or the server.
 
 Reasons are asserted on the server (``disconnecting`` then ``disconnect``), and on the
 official client where it reports one. Protocol violations come from a raw client

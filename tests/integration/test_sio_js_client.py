@@ -478,7 +478,7 @@ async def test_handshake_fields_send_local_compress_and_server_side_emit(
 async def test_a_broadcast_is_encoded_once_for_every_recipient(
     sio_server, node_peers, monkeypatch: pytest.MonkeyPatch, frontend: str
 ) -> None:
-    """DESIGN section 5: one Socket.IO encoding, one WebSocket frame, the same bytes to everyone."""
+    """Encode once (docs/architecture.md): one Socket.IO encoding, one WebSocket frame, the same bytes."""
     import sio.engine.exchange
 
     io, peers, _ = await three_clients(sio_server, node_peers)

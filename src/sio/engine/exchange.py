@@ -180,7 +180,12 @@ class WebSocketChannel(ABC):
         """Send one message: str as a text frame, bytes as a binary frame (shared: its cached frame)."""
 
     def send_packets(self, packets: Sequence[EncodedPacket]) -> bool:
-        """Send one message per packet if writable now; return whether it was (nothing sent if not)."""
+        """Send one message per packet if writable now; return whether it was (nothing sent if not).
+
+        The connection's writer: the engine writes every Engine.IO packet through this one method,
+        so a WebSocket extension (permessage-deflate) sits here. A :class:`SharedPacket`'s cached
+        frame may be written as is only where no extension was negotiated.
+        """
         if not self.writable:
             return False
         for packet in packets:

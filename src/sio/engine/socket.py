@@ -3,7 +3,7 @@
 Behaviour follows Node's ``engine.io`` 6.6: a buffer of encoded packets flushed
 whenever the transport is writable (one payload per held GET on polling, one frame
 per packet on WebSocket), heartbeats from the server driven by the timer wheel, the
-polling -> WebSocket upgrade, and the close reasons of DESIGN.md section 4.
+polling -> WebSocket upgrade, and the close reasons of :mod:`sio.reasons`.
 """
 
 from __future__ import annotations
@@ -651,10 +651,8 @@ class WebSocketTransport(Transport, WebSocketHandler):
         return not self._closed and self.channel.writable
 
     def send(self, packets: Sequence[EncodedPacket]) -> None:
-        """One frame per packet."""
-        channel = self.channel
-        for packet in packets:
-            channel.send(packet)
+        """One frame per packet (called while writable), through the connection's one writer."""
+        self.channel.send_packets(packets)
 
     def try_send(self, packets: Sequence[EncodedPacket]) -> bool:
         """One frame per packet, unless the connection is closed or under back-pressure."""
