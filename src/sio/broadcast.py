@@ -204,7 +204,13 @@ class BroadcastOperator:
         packet = [event, *args]
         ack = None
         if args and callable(args[-1]):
-            ack = packet.pop()
+            callback = packet.pop()
+
+            def ack(
+                err: Any, responses: list[Any]
+            ) -> None:  # the application's: errors logged, coroutines run
+                call_handler(callback, err, responses)
+
         timeout = self.flags.timeout if self.flags.timeout is not None else SERVER_SIDE_EMIT_TIMEOUT
         self.adapter.server_side_emit(packet, ack, timeout)
         return True

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sio._events import EventEmitter, Handler, run_chain
+from sio._events import EventEmitter, Handler, run_chain, spawn
 from sio._sio_core import SIO_CONNECT_ERROR
 from sio.adapters.base import BaseAdapter, BroadcastFlags
 from sio.adapters.memory import ParentAdapter
@@ -254,3 +254,4 @@ class ParentNamespace(Namespace):
         self.children.discard(child)
         if self.server._nsps.get(child.name) is child:
             del self.server._nsps[child.name]
+        spawn(child.adapter.close(), child.adapter)  # as Node: a cluster adapter says it left

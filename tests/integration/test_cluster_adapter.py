@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -385,3 +386,18 @@ async def test_a_publish_that_fails_still_reaches_local_clients(
         cluster.clients[1].events("local-only-now") == []
         and cluster.clients[2].events("local-only-now") == []
     )
+
+
+async def test_an_emptied_dynamic_namespace_leaves_the_cluster(cluster: Cluster) -> None:
+    """As Node's ParentNamespace: a child dropped for being empty closes its adapter (ADAPTER_CLOSE)."""
+    io = cluster.servers[0]
+    io.cleanup_empty_child_namespaces = True
+    io.of(re.compile(r"^/dyn-\d+$"))
+    watcher = cluster.servers[1].of("/dyn-1")  # a plain namespace of the same name on another server
+    await cluster.clients[0].connect("/dyn-1")
+    await cluster.bus.drained()
+    assert await watcher.adapter.server_count() == 2
+    cluster.clients[0].command("disconnect", nsp="/dyn-1")
+    await wait_until(lambda: "/dyn-1" not in io._nsps, "the empty child dropped")
+    await cluster.bus.drained()
+    assert await watcher.adapter.server_count() == 1

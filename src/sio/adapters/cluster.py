@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
+from sio._events import spawn
 from sio._sio_core import SIO_BINARY_EVENT, SIO_EVENT, Timer
 from sio.adapters.base import BroadcastFlags, BroadcastOptions, SocketDetails
 from sio.adapters.memory import InMemoryAdapter
@@ -551,12 +552,16 @@ class ClusterAdapter(InMemoryAdapter):
         if ack is None:
             self.publish({"type": MessageType.SERVER_SIDE_EMIT, "data": {"packet": packet}})
             return
-        self.nsp.server.wheel.loop.create_task(self._server_side_emit_with_ack(packet, ack, timeout))
+        spawn(self._server_side_emit_with_ack(packet, ack, timeout), self)
 
     async def _server_side_emit_with_ack(
         self, packet: list[Any], ack: Callable[[Any, list[Any]], None], timeout: float | None
     ) -> None:
-        expected = await self.server_count() - 1
+        try:
+            expected = await self.server_count() - 1
+        except Exception as exc:  # the count needs the broker: a clear error, not a hang
+            ack(AckTimeoutError(f"could not count the servers: {exc}", []), [])
+            return
         self._request_answers(packet, ack, timeout, expected, set())
 
     def _request_answers(
@@ -616,6 +621,7 @@ class ClusterAdapterWithHeartbeat(ClusterAdapter):
         for timer in (self._heartbeat_timer, self._cleanup_timer):
             if timer is not None:
                 timer.cancel()
+        self._heartbeat_timer = self._cleanup_timer = None  # a later publish re-arms nothing
 
     def publish(self, message: ClusterMessage) -> None:
         """Publish, and push the next heartbeat back (any message shows this server is alive)."""
@@ -645,8 +651,9 @@ class ClusterAdapterWithHeartbeat(ClusterAdapter):
             self.publish({"type": MessageType.HEARTBEAT})
         elif kind != MessageType.HEARTBEAT:
             super()._on_message(message, offset)
-        # Counted once its message proved well-formed (garbage raised above): a server is any
-        # uid we hear from, an emitter is not one.
+        # Counted once its message proved well-formed (garbage raised above), where Node counts
+        # any uid first: a malformed message must not make up a server that requests then wait
+        # for. A server is any uid we hear from; an emitter is not one.
         if uid != EMITTER_UID:
             self.nodes[uid] = self.nsp.server.wheel.loop.time()
 
