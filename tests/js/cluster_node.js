@@ -1,7 +1,9 @@
-// A Node socket.io server whose adapter is Node's own ClusterAdapterWithHeartbeat (socket.io-adapter),
-// joined to the test's bus over stdio: what it publishes leaves as msgpack (notepack.io, as Node's
-// Redis adapters encode) in base64 JSON lines, what the bus carries arrives the same way.
-// usage: node cluster_node.js ; then JSON-line commands on stdin, events on stdout.
+// A Node socket.io server in a cluster, on one of Node's own adapters:
+//   node cluster_node.js                   socket.io-adapter's ClusterAdapterWithHeartbeat, joined to the
+//                                          test's bus over stdio (msgpack by notepack.io, base64 JSON lines)
+//   node cluster_node.js redis URL         @socket.io/redis-adapter's createAdapter on a real Redis
+//   node cluster_node.js redis-sharded URL @socket.io/redis-adapter's createShardedAdapter
+// then JSON-line commands on stdin, events on stdout.
 "use strict";
 const { createServer } = require("http");
 const { Server } = require("socket.io");
@@ -52,8 +54,23 @@ class StdioAdapter extends ClusterAdapterWithHeartbeat {
   }
 }
 
+const [mode = "stdio", redisUrl] = process.argv.slice(2);
 const httpServer = createServer();
-const io = new Server(httpServer, { adapter: StdioAdapter });
+const io = new Server(httpServer, mode === "stdio" ? { adapter: StdioAdapter } : {});
+let emitter = null;
+
+async function useRedis() {
+  const { createClient } = require("redis");
+  const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
+  const { Emitter } = require("@socket.io/redis-emitter");
+  const pubClient = createClient({ url: redisUrl });
+  const subClient = pubClient.duplicate();
+  pubClient.on("error", (err) => out({ event: "redis_error", message: String(err.message) }));
+  subClient.on("error", (err) => out({ event: "redis_error", message: String(err.message) }));
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(mode === "redis-sharded" ? createShardedAdapter(pubClient, subClient) : createAdapter(pubClient, subClient));
+  emitter = new Emitter(pubClient);
+}
 
 io.on("connection", (socket) => {
   out({ event: "connection", id: socket.id });
@@ -112,6 +129,33 @@ readline.createInterface({ input: process.stdin }).on("line", async (line) => {
         io.in(cmd.target).disconnectSockets();
         out({ event: "done", ref });
         break;
+      case "emitterEmit": {
+        let target = emitter.of(cmd.nsp || "/");
+        if (cmd.room) target = target.to(cmd.room);
+        target.emit(cmd.name, ...fromWire(cmd.args || []));
+        out({ event: "done", ref });
+        break;
+      }
+      case "emitterJoin":
+        emitter.in(cmd.target).socketsJoin(cmd.room);
+        out({ event: "done", ref });
+        break;
+      case "emitterServerSideEmit":
+        emitter.serverSideEmit(cmd.name, ...fromWire(cmd.args || []));
+        out({ event: "done", ref });
+        break;
+      case "joinLocal": {
+        const socket = io.of("/").sockets.get(cmd.id);
+        socket.join(cmd.room);
+        out({ event: "done", ref });
+        break;
+      }
+      case "setData": {
+        const socket = io.of("/").sockets.get(cmd.id);
+        socket.data = fromWire(cmd.data);
+        out({ event: "done", ref });
+        break;
+      }
       case "rooms": {
         const socket = io.of("/").sockets.get(cmd.id);
         out({ event: "done", ref, result: socket ? [...socket.rooms] : null });
@@ -125,4 +169,7 @@ readline.createInterface({ input: process.stdin }).on("line", async (line) => {
   }
 });
 
-httpServer.listen(0, "127.0.0.1", () => out({ event: "listening", port: httpServer.address().port }));
+(mode === "stdio" ? Promise.resolve() : useRedis()).then(
+  () => httpServer.listen(0, "127.0.0.1", () => out({ event: "listening", port: httpServer.address().port })),
+  (err) => out({ event: "fatal", message: String(err && err.message) }),
+);

@@ -241,9 +241,9 @@ class ClusterAdapter(InMemoryAdapter):
                 return
             self._on_message(message, offset)
         except MalformedMessage as exc:
-            log.warning("dropped a malformed cluster message for %s: %s", self.nsp.name, exc)
+            log.debug("dropped a malformed cluster message for %s: %s", self.nsp.name, exc)
         except (KeyError, TypeError, ValueError) as exc:  # a packet the parser cannot encode, say
-            log.warning("dropped a cluster message for %s that failed: %r", self.nsp.name, exc)
+            log.debug("dropped a cluster message for %s that failed: %r", self.nsp.name, exc)
 
     def on_response(self, response: Any) -> None:
         """Handle a response to one of this server's requests."""
@@ -252,9 +252,9 @@ class ClusterAdapter(InMemoryAdapter):
                 raise MalformedMessage(f"a response is an object, not {type(response).__name__}")
             self._on_response(response)
         except MalformedMessage as exc:
-            log.warning("dropped a malformed cluster response for %s: %s", self.nsp.name, exc)
+            log.debug("dropped a malformed cluster response for %s: %s", self.nsp.name, exc)
         except (KeyError, TypeError, ValueError) as exc:
-            log.warning("dropped a cluster response for %s that failed: %r", self.nsp.name, exc)
+            log.debug("dropped a cluster response for %s that failed: %r", self.nsp.name, exc)
 
     # -- publishing ----------------------------------------------------------------------
 

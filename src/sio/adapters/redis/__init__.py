@@ -1,0 +1,16 @@
+"""Redis adapters in Node's wire formats (``pip install "sio[redis]"``).
+
+- :func:`redis_adapter`: Node's ``@socket.io/redis-adapter`` ``createAdapter`` (classic pub/sub);
+- :func:`sharded_redis_adapter`: its ``createShardedAdapter`` (Redis 7 sharded pub/sub, the cluster
+  protocol of :mod:`sio.adapters.cluster`).
+
+sio servers and Node servers on the same Redis, with the same adapter kind, form one cluster.
+
+Redis pub/sub is at-most-once: what is published while Redis is unreachable is lost (each
+node keeps serving its own clients, and the cluster is whole again once Redis is back).
+"""
+
+from sio.adapters.redis.classic import RedisAdapter, RequestType, redis_adapter
+from sio.adapters.redis.sharded import ShardedRedisAdapter, sharded_redis_adapter
+
+__all__ = ["RedisAdapter", "RequestType", "ShardedRedisAdapter", "redis_adapter", "sharded_redis_adapter"]
