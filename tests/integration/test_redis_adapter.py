@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 import sio
-from sio.adapters.redis import redis_adapter, sharded_redis_adapter
+from sio.adapters.redis import RedisEmitter, redis_adapter, sharded_redis_adapter
 from tests.integration.cluster_bus import wait_until
 from tests.integration.nodecluster import NodeServer
 from tests.integration.siopeer import SioPeer, to_wire
@@ -278,6 +278,51 @@ async def test_the_node_emitter_drives_the_sio_servers(classic: Mixed) -> None:
     mixed.servers[1].on("job", lambda *args: received.put_nowait(args))
     await mixed.node.call("emitterServerSideEmit", name="job", args=[42])
     assert await asyncio.wait_for(received.get(), 10) == (42,)
+
+
+@pytest.mark.parametrize("client_kind", ["url", "asyncio"])
+async def test_redis_emitter_drives_node_and_sio_servers(classic: Mixed, client_kind: str) -> None:
+    mixed = classic
+    emitter = RedisEmitter(
+        mixed.redis.url if client_kind == "url" else aioredis.Redis.from_url(mixed.redis.url)
+    )
+    try:
+        emitter.emit("from-python", 1, b"\x02", {"k": [None]})
+        for client in mixed.clients:
+            assert await client.event("from-python") == [1, b"\x02", {"k": [None]}]
+
+        await mixed.node.call("joinLocal", id=mixed.node_socket_id, room="vip")
+        mixed.sockets[0].join("vip")
+        emitter.to("vip").emit("vip-only")
+        emitter.except_("vip").emit("not-vip")
+        emitter.emit("after")
+        await until_all_got(mixed.clients, "after")
+        assert [len(c.events("vip-only")) for c in mixed.clients] == [1, 1, 0]
+        assert [len(c.events("not-vip")) for c in mixed.clients] == [0, 0, 1]
+
+        emitter.in_(mixed.sockets[1].id).sockets_join("from-emitter")
+        await wait_until(lambda: "from-emitter" in mixed.sockets[1].rooms, "the emitter's join on sio")
+        emitter.in_(mixed.node_socket_id).sockets_join("from-emitter")
+
+        async def node_joined() -> bool:
+            return "from-emitter" in await mixed.node.call("rooms", id=mixed.node_socket_id)
+
+        await wait_until(node_joined, "the emitter's join on Node")
+
+        received: asyncio.Queue[Any] = asyncio.Queue()
+        mixed.servers[0].on("job", lambda *args: received.put_nowait(args))
+        emitter.server_side_emit("job", 7)
+        assert await asyncio.wait_for(received.get(), 10) == (7,)
+
+        emitter.of("/").in_("from-emitter").disconnect_sockets()
+        assert (await mixed.clients[0].expect("disconnect"))["reason"] == "io server disconnect"
+        assert (await mixed.clients[2].expect("disconnect"))["reason"] == "io server disconnect"
+        with pytest.raises(sio.LocalProtocolError):
+            emitter.emit("connect")
+        with pytest.raises(sio.LocalProtocolError):
+            emitter.server_side_emit("job", lambda: None)
+    finally:
+        await emitter.aclose()
 
 
 # -- faults --------------------------------------------------------------------------------------

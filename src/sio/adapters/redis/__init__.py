@@ -2,7 +2,8 @@
 
 - :func:`redis_adapter`: Node's ``@socket.io/redis-adapter`` ``createAdapter`` (classic pub/sub);
 - :func:`sharded_redis_adapter`: its ``createShardedAdapter`` (Redis 7 sharded pub/sub, the cluster
-  protocol of :mod:`sio.adapters.cluster`).
+  protocol of :mod:`sio.adapters.cluster`);
+- :class:`RedisEmitter`: Node's ``@socket.io/redis-emitter``, to emit from a process without clients.
 
 sio servers and Node servers on the same Redis, with the same adapter kind, form one cluster.
 
@@ -11,6 +12,14 @@ node keeps serving its own clients, and the cluster is whole again once Redis is
 """
 
 from sio.adapters.redis.classic import RedisAdapter, RequestType, redis_adapter
+from sio.adapters.redis.emitter import RedisEmitter
 from sio.adapters.redis.sharded import ShardedRedisAdapter, sharded_redis_adapter
 
-__all__ = ["RedisAdapter", "RequestType", "ShardedRedisAdapter", "redis_adapter", "sharded_redis_adapter"]
+__all__ = [
+    "RedisAdapter",
+    "RedisEmitter",
+    "RequestType",
+    "ShardedRedisAdapter",
+    "redis_adapter",
+    "sharded_redis_adapter",
+]
