@@ -136,7 +136,12 @@ class RunningServer:
     """A server subprocess listening on ``port``; its output goes to ``log_path``."""
 
     def __init__(
-        self, spec: ServerSpec, ping_interval: float, log_path: Path, ping_timeout: float = 20.0
+        self,
+        spec: ServerSpec,
+        ping_interval: float,
+        log_path: Path,
+        ping_timeout: float = 20.0,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.spec = spec
         self.port = free_port()
@@ -151,7 +156,7 @@ class RunningServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
-            env=child_env(spec.src),
+            env={**child_env(spec.src), **(extra_env or {})},
             preexec_fn=pinned(SERVER_CPU),  # the harness is single-threaded
         )
         self.pid = self.process.pid
@@ -191,3 +196,43 @@ class RunningServer:
             line for line in self.log_path.read_text(errors="replace").splitlines() if pattern.search(line)
         ]
         return problems[:20]
+
+
+class RunningRedis:
+    """A redis-server for the cluster scenarios, on a free port, pinned with the servers."""
+
+    def __init__(self, log_path: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        self.port = free_port()
+        self.url = f"redis://{HOST}:{self.port}/0"
+        self._log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no"],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=pinned(SERVER_CPU),
+        )
+        self.pid = self.process.pid
+
+    def wait_ready(self) -> None:
+        """Wait until it answers PING."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        """Kill it and close the log."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._log.close()

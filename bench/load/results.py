@@ -193,6 +193,15 @@ def check_targets(tables: dict[str, Table]) -> list[TargetCheck]:
         measured = f"{value.median:.2f} {unit} ({value.low:.2f}{DASH}{value.high:.2f})"
         checks.append(TargetCheck(target, measured, value.median <= goal))
 
+    def add_cost_ratio(target: str, scenario: str, key: str, goal: float) -> None:
+        capacity = ratio(stat(scenario, "sio", key), stat(scenario, "node", key), False)
+        if capacity is None:
+            checks.append(TargetCheck(target, "not measured", None))
+            return
+        checks.append(
+            TargetCheck(target, f"{capacity:.2f}{X} less CPU per delivery than Node", capacity >= goal)
+        )
+
     add_ratio(f"echo: ≥ 1.5{X} Node's acks/s", "echo", "sio", "node", "acks_per_s", "server_us_per_ack", 1.5)
     add_max("echo: ≤ 5 µs server CPU per ack", "echo", "sio", "server_us_per_ack", 5.0, "µs")
     add_max(
@@ -201,6 +210,12 @@ def check_targets(tables: dict[str, Table]) -> list[TargetCheck]:
     add_max("storm: ≤ 120 µs per WebSocket handshake", "storm", "sio", "ws_server_us_per_conn", 120.0, "µs")
     add_max("idle: ≤ 8 KiB RSS per connection", "idle", "sio", "rss_kib_per_conn", 8.0, "KiB")
     add_max("idle: ≤ 4 µs per ping", "idle", "sio", "server_us_per_ping", 4.0, "µs")
+    add_cost_ratio(
+        "cluster (classic): ≤ ½ Node's CPU per delivery", "cluster", "servers_us_per_delivery", 2.0
+    )
+    add_cost_ratio(
+        "cluster (sharded): ≤ ½ Node's CPU per delivery", "cluster-sharded", "servers_us_per_delivery", 2.0
+    )
     add_ratio(
         f"ASGI echo: ≥ 2{X} python-socketio (same uvicorn)",
         "asgi-echo",

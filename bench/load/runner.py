@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from loadpeers import GENERATOR_CPU, HERE, HOST, SERVERS, RunningServer, child_env, pinned
+from loadpeers import GENERATOR_CPU, HERE, HOST, SERVERS, RunningRedis, RunningServer, child_env, pinned
 from perfprof import PerfProfiler, find_perf
 from procstat import WINDOW_START, WINDOW_STOP
 from profiling import Profiler, find_py_spy
@@ -191,6 +191,51 @@ def _flood_scenarios(n: Callable[[int], int]) -> list[Scenario]:
     return items
 
 
+def _cluster_scenarios(n: Callable[[int], int], duration: float) -> list[Scenario]:
+    params = {"clients_per_node": n(500), "window": 4, "payload": 100, "warmup": 1.0, "duration": duration}
+    metrics = (
+        Metric("deliveries_per_s", "deliveries/s", True, ratio=True),
+        Metric("servers_us_per_delivery", "CPU µs/delivery (both servers)", False, 2, ratio=True),
+        Metric("with_redis_us_per_delivery", "CPU µs/delivery (+ Redis)", False, 2, ratio=True),
+        Metric("remote_p50_ms", "publish→deliver p50 ms (other node)", False, 2),
+        Metric("remote_p99_ms", "publish→deliver p99 ms (other node)", False, 2),
+        Metric("local_p50_ms", "p50 ms (same node)", False, 2),
+        Metric("node_a_cpu_pct", "node A CPU %", False),
+        Metric("node_b_cpu_pct", "node B CPU %", False),
+        Metric("redis_cpu_pct", "Redis CPU %", False),
+        Metric("generator_cpu_pct", "generator CPU %", False),
+    )
+    what = (
+        f"Two server processes on one redis-server, {n(500)} clients on each; a client of node A asks for "
+        "`bcast` (4 in flight), every client of both nodes receives each `msg`. CPU per delivery summed over "
+        "both servers (and with Redis's); latency from the request to the delivery on a client of node B "
+        "(and of node A). Both servers and Redis share one CPU, the generator the other."
+    )
+    return [
+        Scenario(
+            "cluster",
+            "Cluster: two nodes on Redis (classic adapters)",
+            what + " sio: `redis_adapter`; Node: @socket.io/redis-adapter 8.3.0 `createAdapter`; "
+            "python-socketio: `AsyncRedisManager`.",
+            "cluster",
+            ("sio", "node", "psio-uvicorn", *(("sio-before",) if "sio-before" in SERVERS else ())),
+            {**params, "adapter": "classic"},
+            metrics,
+            ops_key="deliveries",
+        ),
+        Scenario(
+            "cluster-sharded",
+            "Cluster: two nodes on Redis (sharded adapters)",
+            what + " sio: `sharded_redis_adapter`; Node: `createShardedAdapter` (SPUBLISH, Redis 7).",
+            "cluster",
+            ("sio", "node"),
+            {**params, "adapter": "sharded"},
+            metrics,
+            ops_key="deliveries",
+        ),
+    ]
+
+
 def _scale_scenario(n: Callable[[int], int]) -> Scenario:
     count = n(19_000)
     return Scenario(
@@ -334,6 +379,7 @@ def scenarios(duration: float = 5.0, scale: float = 1.0) -> dict[str, Scenario]:
         ),
         *_flood_scenarios(n),
         _scale_scenario(n),
+        *_cluster_scenarios(n, duration),
     ]
     return {s.name: s for s in items}
 
@@ -396,23 +442,52 @@ def run_once(
     """
     spec = SERVERS[server_key]
     log_dir.mkdir(parents=True, exist_ok=True)
+    params = dict(scenario.params)
+    redis: RunningRedis | None = None
+    others: list[RunningServer] = []  # a cluster's second node
+    extra_env: dict[str, str] = {}
+    if scenario.kind == "cluster":
+        redis = RunningRedis(log_dir / f"{scenario.name}-{server_key}-{repetition}-redis.log")
+        redis.wait_ready()
+        extra_env = {
+            "BENCH_REDIS_URL": redis.url,
+            "BENCH_REDIS_ADAPTER": str(params.pop("adapter", "classic")),
+        }
     server = RunningServer(
         spec,
         scenario.ping_interval,
         log_dir / f"{scenario.name}-{server_key}-{repetition}.log",
         scenario.ping_timeout,
+        extra_env,
     )
+    if redis is not None:
+        others.append(
+            RunningServer(
+                spec,
+                scenario.ping_interval,
+                log_dir / f"{scenario.name}-{server_key}-{repetition}-b.log",
+                scenario.ping_timeout,
+                extra_env,
+            )
+        )
     generator: subprocess.Popen[bytes] | None = None
     result: dict[str, Any] = {}
     try:
         server.wait_ready()
+        for other in others:
+            other.wait_ready()
+        if redis is not None:
+            nodes = [server, *others]
+            # The nodes subscribe as they start (Node before it listens); connecting the clients
+            # takes seconds more, and the generator's warm-up follows.
+            params.update(nodes=[{"port": n.port, "pid": n.pid} for n in nodes], redis_pid=redis.pid)
         config = {
             "scenario": scenario.kind,
             "host": HOST,
             "port": server.port,
             "server_pid": server.pid,
             "sources": SOURCES,
-            "params": scenario.params,
+            "params": params,
             "announce_windows": profiler is not None,
         }
         generator = subprocess.Popen(
@@ -445,6 +520,10 @@ def run_once(
         if profiler is not None:
             profiler.stop()
         server.stop()  # first the server: it closes the connections (no TIME_WAIT for the generator)
+        for other in others:
+            other.stop()
+        if redis is not None:
+            redis.stop()
         if generator is not None:
             if generator.stdin is not None:
                 generator.stdin.close()

@@ -27,7 +27,7 @@ from eioclient import (
     open_connection,
     upgrade_request,
 )
-from procstat import Window, rss_kib
+from procstat import Usage, Window, rss_kib
 
 CONNECT_TIMEOUT = 20.0  # seconds for one connection to become ready
 DRAIN_TIMEOUT = 10.0  # seconds for answers still in flight after a window
@@ -299,6 +299,120 @@ async def run_broadcast(
     }
 
 
+# -- cluster: two nodes on one Redis ------------------------------------------------------
+
+
+@dataclass
+class ClusterRun(BroadcastRun):
+    """A broadcast across two nodes: send times per broadcast, for the probes' latency."""
+
+    sent_at: list[float] = field(default_factory=list)
+
+    def pump(self) -> None:
+        """As :meth:`BroadcastRun.pump`, noting when each broadcast was asked for."""
+        before = self.sent
+        super().pump()
+        if self.sent > before:
+            now = time.perf_counter()
+            self.sent_at.extend([now] * (self.sent - before))
+
+
+class ProbeClient(BroadcastClient):
+    """A receiver that also times each delivery: the n-th ``msg`` it gets is the n-th broadcast."""
+
+    received: int
+    latencies: list[float]
+
+    def on_frames(self, events: list[tuple[int, Any]]) -> None:
+        now = time.perf_counter()
+        run = self.run
+        assert isinstance(run, ClusterRun)
+        for _op, message in events:
+            if message != "2":
+                if self.received < len(run.sent_at):
+                    self.latencies.append(now - run.sent_at[self.received])
+                self.received += 1
+        super().on_frames(events)
+
+
+async def run_cluster(
+    target: Target,
+    *,
+    nodes: list[dict[str, int]],
+    redis_pid: int,
+    clients_per_node: int = 500,
+    window: int = 4,
+    payload: int = 100,
+    warmup: float = 1.0,
+    duration: float = 5.0,
+    concurrency: int = 50,
+) -> dict[str, Any]:
+    """``clients_per_node`` clients on each node; one client of node A asks for ``bcast`` (``window`` in
+    flight), every client of both nodes receives each ``msg``. CPU: both servers and Redis."""
+    targets = [
+        Target(target.host, node["port"], node["pid"], target.sources, target.health) for node in nodes
+    ]
+    text = json.dumps(payload_text(payload))
+    per_node: list[list[BroadcastClient]] = []
+    for node_target in targets:
+
+        def make(node_target: Target = node_target) -> BroadcastClient:
+            return BroadcastClient(node_target.request, node_target.health)
+
+        conns = await connect_many(node_target, clients_per_node - 1, make, concurrency)
+        probe = ProbeClient(node_target.request, node_target.health)
+        probe.received = 0
+        probe.latencies = []
+        await open_connection(probe, node_target.host, node_target.port, node_target.sources[0])
+        await asyncio.wait_for(probe.ready, CONNECT_TIMEOUT)
+        per_node.append([*conns, probe])
+    everyone = [client for conns in per_node for client in conns]
+    run = ClusterRun(per_node[0][0], client_frame(f'42["bcast",{text}]'), len(everyone), window)
+    for client in everyone:
+        client.run = run
+    run.running = True
+    run.pump()
+    await asyncio.sleep(warmup)
+    windows = [Window(node_target.server_pid) for node_target in targets] + [Window(redis_pid)]
+    first = run.delivered
+    probes = [conns[-1] for conns in per_node]
+    first_latency = [len(probe.latencies) for probe in probes]  # type: ignore[attr-defined]
+    for usage_window in windows:
+        usage_window.start()
+    await asyncio.sleep(duration)
+    usages = [usage_window.stop() for usage_window in windows]
+    last = run.delivered
+    local = sorted(probes[0].latencies[first_latency[0] :])  # type: ignore[attr-defined]
+    remote = sorted(probes[1].latencies[first_latency[1] :])  # type: ignore[attr-defined]
+    run.running = False
+    await _wait_until(lambda: run.delivered >= run.sent * run.receivers, DRAIN_TIMEOUT)
+    deliveries = last - first
+    wall = usages[0].wall
+    servers_cpu = sum(u.server_cpu for u in usages[:2])
+    redis_cpu = usages[2].server_cpu
+    # The servers and Redis share one core: "server" saturation is their sum.
+    combined = Usage(
+        wall, servers_cpu + redis_cpu, usages[0].generator_cpu, sum(u.server_sys for u in usages)
+    )
+    return {
+        **combined.as_dict(),
+        "clients": len(everyone),
+        "deliveries": deliveries,
+        "deliveries_per_s": deliveries / wall,
+        "remote_p50_ms": _percentile(remote, 0.50) * 1e3,
+        "remote_p99_ms": _percentile(remote, 0.99) * 1e3,
+        "local_p50_ms": _percentile(local, 0.50) * 1e3,
+        "servers_us_per_delivery": servers_cpu / deliveries * 1e6 if deliveries else float("nan"),
+        "with_redis_us_per_delivery": (servers_cpu + redis_cpu) / deliveries * 1e6
+        if deliveries
+        else float("nan"),
+        "node_a_cpu_pct": 100.0 * usages[0].server_cpu / wall,
+        "node_b_cpu_pct": 100.0 * usages[1].server_cpu / wall,
+        "redis_cpu_pct": 100.0 * redis_cpu / wall,
+        "deliveries_missing": run.sent * run.receivers - run.delivered,
+    }
+
+
 # -- connection storm ------------------------------------------------------------------
 
 
@@ -502,6 +616,7 @@ async def run_idle(
 SCENARIOS = {
     "echo": run_echo,
     "broadcast": run_broadcast,
+    "cluster": run_cluster,
     "storm": run_storm,
     "idle": run_idle,
 }

@@ -101,3 +101,23 @@ def test_idle_against_sio_and_the_floor(tmp_path: Path) -> None:
         assert _is_reading(result["server_us_per_ping"])
         assert result["server_us_per_ping"] == pytest.approx(result["server_cpu_s"] / result["pings"] * 1e6)
         assert result["rss_kib_per_conn"] > 0
+
+
+CLUSTER = {"clients_per_node": 6, "window": 2, "payload": 100, "warmup": 0.3, "duration": 0.8}
+
+
+def test_cluster_scenario_on_a_real_redis(tmp_path: Path) -> None:
+    """Two nodes on one redis-server, every delivery counted on both (the cluster scenarios' chain)."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI (the cluster scenarios run on it)")
+        pytest.skip("redis-server is not installed")
+    for name in ("cluster", "cluster-sharded"):
+        scenario = _scenario(name, {**CLUSTER, "adapter": scenarios()[name].params["adapter"]})
+        for server in _servers():
+            record = run_once(scenario, server, tmp_path)
+            _check_common(record)
+            result = record.result
+            assert result["clients"] == 2 * CLUSTER["clients_per_node"]
+            assert result["deliveries"] > 0 and result["deliveries_missing"] == 0, result
+            assert result["local_p50_ms"] > 0 and 0 < result["remote_p50_ms"] <= result["remote_p99_ms"]

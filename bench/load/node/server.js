@@ -1,6 +1,8 @@
 // Node's socket.io server with the load benchmark's handlers (see bench/load/servers/).
 // usage: node server.js PORT PING_INTERVAL_SECONDS [PING_TIMEOUT_SECONDS]
 //   echo: acks its argument back;  bcast: emits "msg" with the argument to every client.
+// With BENCH_REDIS_URL set (the cluster scenarios): one node of a cluster on @socket.io/redis-adapter,
+// BENCH_REDIS_ADAPTER "classic" (createAdapter) or "sharded" (createShardedAdapter), node-redis clients.
 "use strict";
 const http = require("http");
 const { Server } = require("socket.io");
@@ -21,7 +23,19 @@ io.on("connection", (socket) => {
   });
 });
 
-httpServer.listen(port, "127.0.0.1", 511, () => {
-  process.stdout.write("ready\n");
+async function useRedis(url) {
+  const { createClient } = require("redis");
+  const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
+  const pubClient = createClient({ url });
+  const subClient = pubClient.duplicate();
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  const sharded = process.env.BENCH_REDIS_ADAPTER === "sharded";
+  io.adapter(sharded ? createShardedAdapter(pubClient, subClient) : createAdapter(pubClient, subClient));
+}
+
+(process.env.BENCH_REDIS_URL ? useRedis(process.env.BENCH_REDIS_URL) : Promise.resolve()).then(() => {
+  httpServer.listen(port, "127.0.0.1", 511, () => {
+    process.stdout.write("ready\n");
+  });
 });
 process.on("SIGTERM", () => process.exit(0));

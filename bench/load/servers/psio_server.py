@@ -4,12 +4,14 @@ Usage: ``python psio_server.py uvicorn|aiohttp PORT PING_INTERVAL``. Both run on
 
 Handlers (the same in every peer server): ``echo`` acks its argument back (a plain
 function returning the ack value, python-socketio's cheapest form), ``bcast`` emits
-``msg`` with its argument to every client.
+``msg`` with its argument to every client. With ``BENCH_REDIS_URL`` set (the cluster
+scenarios), the server is one node on its ``AsyncRedisManager``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from typing import Any
 
@@ -20,8 +22,10 @@ HOST = "127.0.0.1"
 
 def build(async_mode: str, ping_interval: float, ping_timeout: float = 20.0) -> socketio.AsyncServer:
     """A server with the benchmark's ``echo`` and ``bcast`` handlers."""
+    redis_url = os.environ.get("BENCH_REDIS_URL")
+    manager = socketio.AsyncRedisManager(redis_url) if redis_url else None
     server = socketio.AsyncServer(
-        async_mode=async_mode, ping_interval=ping_interval, ping_timeout=ping_timeout
+        async_mode=async_mode, ping_interval=ping_interval, ping_timeout=ping_timeout, client_manager=manager
     )
 
     @server.on("echo")

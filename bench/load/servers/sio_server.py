@@ -4,10 +4,13 @@ Usage: ``python sio_server.py builtin|asgi PORT PING_INTERVAL [PING_TIMEOUT]`` (
 
 Handlers (the same in every peer server): ``echo`` acks its argument back, ``bcast``
 emits ``msg`` with its argument to every client. Only sio's public API is used.
+With ``BENCH_REDIS_URL`` set (the cluster scenarios), the server is one node of a cluster on
+that Redis: ``BENCH_REDIS_ADAPTER`` ``classic`` (Node's createAdapter format) or ``sharded``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -19,6 +22,12 @@ HOST = "127.0.0.1"
 def build(ping_interval: float, ping_timeout: float = 20.0) -> sio.Server:
     """A server with the benchmark's ``echo`` and ``bcast`` handlers."""
     io = sio.Server(ping_interval=ping_interval, ping_timeout=ping_timeout)
+    redis_url = os.environ.get("BENCH_REDIS_URL")
+    if redis_url:
+        from sio.adapters.redis import redis_adapter, sharded_redis_adapter
+
+        kind = os.environ.get("BENCH_REDIS_ADAPTER", "classic")
+        io.adapter(redis_adapter(redis_url) if kind == "classic" else sharded_redis_adapter(redis_url))
 
     @io.on("connection")
     def on_connection(socket: sio.Socket) -> None:
