@@ -70,7 +70,7 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
                     conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
+                    if conn.recv(16)[:7] in (b"+PONG\r\n", b"-NOAUTH"):  # up (with or without a password)
                         return self
             except OSError:
                 time.sleep(0.02)

@@ -21,7 +21,7 @@ import sio
 from sio.adapters.redis import RedisEmitter, redis_adapter, sharded_redis_adapter
 from tests.integration.cluster_bus import wait_until
 from tests.integration.nodecluster import NodeServer
-from tests.integration.siopeer import SioPeer, to_wire
+from tests.integration.siopeer import SioPeer, from_wire, to_wire
 from tests.redis_server import RedisServer
 
 
@@ -458,4 +458,44 @@ async def test_redis_unreachable_at_start_then_started(node_peers: Any) -> None:
     finally:
         await io.close()
         await other.close()
+        redis.stop()
+
+
+class _OtherClient(aioredis.Redis):
+    """A client type the fast path does not take over (as TLS or a unix socket): redis-py carries it all."""
+
+
+@pytest.mark.parametrize("mode", ["classic", "sharded"])
+async def test_the_redis_py_path_and_a_password(node_peers: Any, mode: str) -> None:
+    """A server on redis-py's path (a client object of another type) and one on the fast path with AUTH."""
+    redis = RedisServer("--requirepass", "s3cret").start()
+    url = f"redis://:s3cret@127.0.0.1:{redis.port}/0"
+    adapters = {"classic": redis_adapter, "sharded": sharded_redis_adapter}
+    servers, clients = [], []
+    try:
+        for client in (url, _OtherClient.from_url(url)):
+            io = sio.Server(adapter=adapters[mode](client))
+            server = await io.serve("127.0.0.1", 0)
+            peer = await SioPeer.start(
+                node_peers, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", transports=["websocket"]
+            )
+            await peer.connect()
+            servers.append(io)
+            clients.append(peer)
+
+        async def both() -> bool:
+            return [await io.server_count() for io in servers] == [2, 2]
+
+        await wait_until(both, "both subscribed")
+        servers[0].emit("fast-to-slow", b"\x01")
+        servers[1].emit("slow-to-fast", 2)
+        for peer in clients:  # in either order: one is local, the other crossed Redis
+            got = {}
+            while len(got) < 2:
+                event = await peer.expect("event")
+                got[event["name"]] = from_wire(event["args"])
+            assert got == {"fast-to-slow": [b"\x01"], "slow-to-fast": [2]}
+    finally:
+        for io in servers:
+            await io.close()
         redis.stop()
