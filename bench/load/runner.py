@@ -228,7 +228,7 @@ def _cluster_scenarios(n: Callable[[int], int], duration: float) -> list[Scenari
             "Cluster: two nodes on Redis (sharded adapters)",
             what + " sio: `sharded_redis_adapter`; Node: `createShardedAdapter` (SPUBLISH, Redis 7).",
             "cluster",
-            ("sio", "node"),
+            ("sio", "node", *(("sio-before",) if "sio-before" in SERVERS else ())),
             {**params, "adapter": "sharded"},
             metrics,
             ops_key="deliveries",
