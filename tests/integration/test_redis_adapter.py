@@ -9,6 +9,7 @@ every channel, and Redis going away and coming back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -85,6 +86,25 @@ async def stop_mixed(mixed: Mixed) -> None:
     for io in mixed.servers:
         await io.close()
     await mixed.node.stop()
+
+
+@contextlib.asynccontextmanager
+async def sio_pair(
+    redis: RedisServer, node_peers: Any, mode: str = "classic"
+) -> AsyncIterator[tuple[list[sio.Server], list[SioPeer]]]:
+    """Two sio servers on ``redis`` (no Node), both subscribed, a client on each; closed after."""
+    pair = [await start_sio(redis, node_peers, mode) for _ in range(2)]
+    servers, clients = [io for io, _, _ in pair], [client for _, client, _ in pair]
+    try:
+
+        async def both() -> bool:
+            return [await io.server_count() for io in servers] == [2, 2]
+
+        await wait_until(both, "both subscribed")
+        yield servers, clients
+    finally:
+        for io in servers:
+            await io.close()
 
 
 @pytest.fixture(params=["classic", "sharded"])
@@ -348,15 +368,8 @@ async def test_garbage_on_a_channel_is_dropped(
     redis_server: RedisServer, node_peers: Any, channel: str, payload: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     """sio servers only: Node's adapter 8.3.0 dies of the first of these ("Could not parse", uncaught)."""
-    pair = [await start_sio(redis_server, node_peers) for _ in range(2)]
-    servers, clients = [io for io, _, _ in pair], [client for _, client, _ in pair]
     client = aioredis.Redis.from_url(redis_server.url)
-    try:
-
-        async def both() -> bool:
-            return [await io.server_count() for io in servers] == [2, 2]
-
-        await wait_until(both, "both subscribed")
+    async with sio_pair(redis_server, node_peers) as (servers, clients):
         with caplog.at_level(logging.DEBUG, logger="sio.redis"):
             await client.publish(channel, payload)
             servers[1].emit("after")  # published after the garbage: handled after it
@@ -365,10 +378,7 @@ async def test_garbage_on_a_channel_is_dropped(
         assert [await io.server_count() for io in servers] == [2, 2]
         if "unknown-namespace" not in channel:
             assert any("dropped" in r.getMessage() for r in caplog.records)
-    finally:
-        await client.aclose()
-        for io in servers:
-            await io.close()
+    await client.aclose()
 
 
 @pytest.mark.parametrize(
@@ -387,25 +397,15 @@ async def test_garbage_on_a_channel_is_dropped(
 async def test_garbage_on_a_sharded_channel_is_dropped(
     redis_server: RedisServer, node_peers: Any, payload: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pair = [await start_sio(redis_server, node_peers, "sharded") for _ in range(2)]
-    servers, clients = [io for io, _, _ in pair], [client for _, client, _ in pair]
     client = aioredis.Redis.from_url(redis_server.url)
-    try:
-
-        async def both() -> bool:
-            return [await io.server_count() for io in servers] == [2, 2]
-
-        await wait_until(both, "both subscribed")
+    async with sio_pair(redis_server, node_peers, "sharded") as (servers, clients):
         with caplog.at_level(logging.DEBUG):
             await client.execute_command("SPUBLISH", "socket.io#/#", payload)
             servers[1].emit("after")
             await until_all_got(clients, "after")
         assert all(e["name"] == "after" for c in clients for e in c.node.seen("event"))
         assert any("dropped" in r.getMessage() for r in caplog.records)
-    finally:
-        await client.aclose()
-        for io in servers:
-            await io.close()
+    await client.aclose()
 
 
 async def test_redis_going_away_and_coming_back(node_peers: Any, caplog: pytest.LogCaptureFixture) -> None:
