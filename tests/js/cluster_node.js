@@ -3,6 +3,7 @@
 //                                          test's bus over stdio (msgpack by notepack.io, base64 JSON lines)
 //   node cluster_node.js redis URL         @socket.io/redis-adapter's createAdapter on a real Redis
 //   node cluster_node.js redis-sharded URL @socket.io/redis-adapter's createShardedAdapter
+//   node cluster_node.js redis-sharded-cluster URL   the same on a Redis Cluster (node-redis createCluster)
 // then JSON-line commands on stdin, events on stdout.
 "use strict";
 const { createServer } = require("http");
@@ -63,13 +64,17 @@ async function useRedis() {
   const { createClient } = require("redis");
   const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
   const { Emitter } = require("@socket.io/redis-emitter");
-  const pubClient = createClient({ url: redisUrl });
+  const onCluster = mode === "redis-sharded-cluster";
+  const pubClient = onCluster
+    ? require("redis").createCluster({ rootNodes: [{ url: redisUrl }] })
+    : createClient({ url: redisUrl });
   const subClient = pubClient.duplicate();
   pubClient.on("error", (err) => out({ event: "redis_error", message: String(err.message) }));
   subClient.on("error", (err) => out({ event: "redis_error", message: String(err.message) }));
   await Promise.all([pubClient.connect(), subClient.connect()]);
-  io.adapter(mode === "redis-sharded" ? createShardedAdapter(pubClient, subClient) : createAdapter(pubClient, subClient));
-  emitter = new Emitter(pubClient);
+  const sharded = mode.startsWith("redis-sharded");
+  io.adapter(sharded ? createShardedAdapter(pubClient, subClient) : createAdapter(pubClient, subClient));
+  if (!onCluster) emitter = new Emitter(pubClient);
 }
 
 io.on("connection", (socket) => {

@@ -305,10 +305,10 @@ class RedisLink:
             self.patterns.pop(pattern, None)
         sub = self._sub
         if sub is not None and sub.transport is not None:
-            if channels:
-                sub.transport.write(
-                    resp_command(b"SUNSUBSCRIBE" if self.sharded else b"UNSUBSCRIBE", *channels)
-                )
+            if channels and self.sharded:
+                sub.transport.write(b"".join(resp_command(b"SUNSUBSCRIBE", channel) for channel in channels))
+            elif channels:
+                sub.transport.write(resp_command(b"UNSUBSCRIBE", *channels))
             if patterns:
                 sub.transport.write(resp_command(b"PUNSUBSCRIBE", *patterns))
         elif self._pubsub is not None:
@@ -325,8 +325,10 @@ class RedisLink:
 
     def _send_subscribe(self, sub: _RespProtocol, channels: list[str], patterns: list[str]) -> None:
         assert sub.transport is not None
-        if channels:
-            sub.transport.write(resp_command(b"SSUBSCRIBE" if self.sharded else b"SUBSCRIBE", *channels))
+        if channels and self.sharded:  # one per channel: a Redis Cluster refuses several slots at once
+            sub.transport.write(b"".join(resp_command(b"SSUBSCRIBE", channel) for channel in channels))
+        elif channels:
+            sub.transport.write(resp_command(b"SUBSCRIBE", *channels))
         if patterns:
             sub.transport.write(resp_command(b"PSUBSCRIBE", *patterns))
 

@@ -19,8 +19,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import redis.asyncio as aioredis
+import redis.asyncio.cluster as aiocluster
 
 from sio.adapters.cluster import ClusterAdapter, ClusterMessage, MessageType
+from sio.adapters.redis.cluster_link import ClusterLink, is_cluster_client
 from sio.adapters.redis.codec import decode, encode_json, encode_msgpack
 from sio.adapters.redis.connection import RedisLink
 
@@ -60,17 +62,28 @@ def _looks_like_a_socket_id(room: Any) -> bool:
 
 
 def sharded_redis_adapter(
-    client: str | aioredis.Redis = "redis://127.0.0.1:6379/0",
+    client: str | aioredis.Redis | aiocluster.RedisCluster = "redis://127.0.0.1:6379/0",
     *,
     channel_prefix: str = "socket.io",
     subscription_mode: SubscriptionMode = "dynamic",
+    cluster: bool = False,
 ) -> Callable[[Namespace], ShardedRedisAdapter]:
-    """A factory for ``sio.Server(adapter=...)``: Node's ``createShardedAdapter(pub, sub, opts)``."""
+    """A factory for ``sio.Server(adapter=...)``: Node's ``createShardedAdapter(pub, sub, opts)``.
+
+    ``client``: a URL or client of one Redis 7, or of a Redis Cluster (``cluster=True``, or a
+    ``redis.asyncio.RedisCluster``).
+    """
     if subscription_mode not in ("static", "dynamic", "dynamic-private"):
         raise ValueError(
             f"subscription_mode is static, dynamic or dynamic-private, not {subscription_mode!r}"
         )
-    link = RedisLink(client, sharded=True)
+    # A Redis Cluster (``cluster=True`` with a URL of any of its nodes, or a RedisCluster client): each
+    # channel on the master owning its slot. Otherwise one Redis 7.
+    link: RedisLink | ClusterLink = (
+        ClusterLink(client)  # type: ignore[arg-type]
+        if cluster or is_cluster_client(client)
+        else RedisLink(client, sharded=True)  # type: ignore[arg-type]
+    )
 
     def factory(nsp: Namespace) -> ShardedRedisAdapter:
         return ShardedRedisAdapter(
@@ -86,7 +99,7 @@ class ShardedRedisAdapter(ClusterAdapter):
     def __init__(
         self,
         nsp: Namespace,
-        link: RedisLink,
+        link: RedisLink | ClusterLink,
         *,
         channel_prefix: str = "socket.io",
         subscription_mode: SubscriptionMode = "dynamic",
