@@ -125,6 +125,23 @@ async def classic(redis_server: RedisServer, node_peers: Any) -> AsyncIterator[M
     await stop_mixed(running)
 
 
+async def room_channel_subscribed(mixed: Mixed, room: str, nodes: int) -> None:
+    """Sharded (dynamic mode): wait until ``nodes`` nodes subscribed the room's own channel.
+
+    A node subscribes when a local socket joins the room, on its own connection: a broadcast
+    published on another connection before Redis took that SSUBSCRIBE is not for it (as in Node).
+    The classic adapter subscribes every room at once with its pattern: nothing to wait for.
+    """
+    if mixed.mode != "sharded":
+        return
+    link = mixed.servers[0].sockets.adapter.link  # type: ignore[attr-defined]
+
+    async def subscribed() -> bool:
+        return await link.numsub(f"socket.io#/#{room}#") == nodes
+
+    await wait_until(subscribed, f"the channel of room {room} subscribed by {nodes} nodes")
+
+
 async def until_all_got(clients: list[SioPeer], event: str) -> None:
     for client in clients:
         await client.event(event)
@@ -153,6 +170,7 @@ async def test_a_node_broadcast_reaches_the_sio_clients_with_binary(mixed: Mixed
 async def test_room_and_except_broadcasts_cross_both_ways(mixed: Mixed) -> None:
     await mixed.node.call("joinLocal", id=mixed.node_socket_id, room="red")
     mixed.sockets[1].join("red")
+    await room_channel_subscribed(mixed, "red", 2)
     mixed.servers[0].to("red").emit("red-only")  # on the room's channel
     mixed.servers[0].except_("red").emit("not-red")
     mixed.servers[0].emit("after")
@@ -165,6 +183,7 @@ async def test_a_room_broadcast_then_one_to_all_arrive_in_order(mixed: Mixed) ->
     """Order across channels: the room's channel first, then the namespace's, as published."""
     mixed.sockets[1].join("blue")
     await mixed.node.call("joinLocal", id=mixed.node_socket_id, room="blue")
+    await room_channel_subscribed(mixed, "blue", 2)
     for i in range(20):
         mixed.servers[0].to("blue").emit("seq", i, "room")
         mixed.servers[0].emit("seq", i, "all")
@@ -188,6 +207,31 @@ async def test_a_namespace_broadcast_crosses(mixed: Mixed) -> None:
     await wait_until(admin_count, "/admin subscribed on both sio servers")
     mixed.servers[0].of("/admin").emit("admin-news", 1)
     assert await mixed.clients[2].event("admin-news", nsp="/admin") == [1]
+
+
+async def test_a_received_broadcast_is_encoded_once_for_every_local_recipient(
+    mixed: Mixed, node_peers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Encode once, across the cluster: what Node broadcasts, sio 1 encodes once for its three clients."""
+    receiver = mixed.servers[1]
+    port = receiver.engine._servers[0].sockets[0].getsockname()[1]
+    extra = []
+    for _ in range(2):
+        client = await SioPeer.start(node_peers, f"http://127.0.0.1:{port}", transports=["websocket"])
+        await client.connect()
+        extra.append(client)
+    calls = []
+    encode = receiver.sockets.encode
+
+    def counting(*args: Any) -> Any:
+        calls.append(args[0])
+        return encode(*args)
+
+    monkeypatch.setattr(receiver.sockets, "encode", counting)
+    await mixed.node.call("emit", name="once", args=to_wire([b"\x01", "x" * 100]))
+    for client in (mixed.clients[2], *extra):
+        assert await client.event("once") == [b"\x01", "x" * 100]
+    assert calls == [2]  # one EVENT encoding for three recipients
 
 
 async def test_a_local_broadcast_does_not_cross(mixed: Mixed) -> None:
@@ -237,6 +281,48 @@ async def test_fetch_sockets_both_ways_with_data_and_rooms(mixed: Mixed) -> None
     from_node = {s["id"]: s for s in await mixed.node.call("fetchSockets")}
     assert set(from_node) == set(by_id)
     assert from_node[mixed.sockets[1].id]["data"] == {"user": "grace"}
+
+
+async def test_volatile_crosses_and_a_remote_socket_leaves(mixed: Mixed) -> None:
+    mixed.servers[0].volatile.emit("volatile-news", 1)  # writable everywhere: delivered everywhere
+    for client in mixed.clients:
+        assert await client.event("volatile-news") == [1]
+    await mixed.node.call("joinLocal", id=mixed.node_socket_id, room="temporary")
+    found = {s.id: s for s in await mixed.servers[1].fetch_sockets()}
+    remote = found[mixed.node_socket_id]
+    assert "temporary" in remote.rooms
+    remote.leave("temporary")
+
+    async def left() -> bool:
+        return "temporary" not in await mixed.node.call("rooms", id=mixed.node_socket_id)
+
+    await wait_until(left, "the remote leave")
+
+
+async def test_sockets_leave_both_ways_and_a_remote_disconnect(mixed: Mixed) -> None:
+    target = mixed.sockets[1]
+    target.join("both")
+    await mixed.node.call("joinLocal", id=mixed.node_socket_id, room="both")
+    await mixed.node.call("socketsLeave", target=target.id, room="both")  # Node makes a sio socket leave
+    await wait_until(lambda: "both" not in target.rooms, "the leave from node")
+    mixed.servers[0].in_(mixed.node_socket_id).sockets_leave("both")  # sio makes Node's socket leave
+
+    async def node_left() -> bool:
+        return "both" not in await mixed.node.call("rooms", id=mixed.node_socket_id)
+
+    await wait_until(node_left, "the leave from sio")
+    found = {s.id: s for s in await mixed.servers[0].fetch_sockets()}
+    found[mixed.sockets[1].id].disconnect()  # a RemoteSocket held by the other sio server
+    assert (await mixed.clients[2].expect("disconnect"))["reason"] == "io server disconnect"
+
+
+async def test_a_node_namespace_broadcast_reaches_sio(mixed: Mixed) -> None:
+    queue: asyncio.Queue[sio.Socket] = asyncio.Queue()
+    mixed.servers[0].of("/chat").on("connection", queue.put_nowait)
+    await mixed.clients[1].connect("/chat")
+    await asyncio.wait_for(queue.get(), 10)
+    await mixed.node.call("nspEmit", nsp="/chat", name="chat-news", args=to_wire([b"\x09"]))
+    assert await mixed.clients[1].event("chat-news", nsp="/chat") == [b"\x09"]
 
 
 async def test_sockets_join_leave_and_disconnect_from_node(mixed: Mixed) -> None:
@@ -408,11 +494,15 @@ async def test_garbage_on_a_sharded_channel_is_dropped(
     await client.aclose()
 
 
-async def test_redis_going_away_and_coming_back(node_peers: Any, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("mode", ["classic", "sharded"])
+async def test_redis_going_away_and_coming_back(
+    node_peers: Any, caplog: pytest.LogCaptureFixture, mode: str
+) -> None:
     redis = RedisServer().start()
+    options = {"requests_timeout": 1.0} if mode == "classic" else {}
     try:
-        first, client_a, _ = await start_sio(redis, node_peers, requests_timeout=1.0)
-        second, client_b, _ = await start_sio(redis, node_peers, requests_timeout=1.0)
+        first, client_a, _ = await start_sio(redis, node_peers, mode, **options)
+        second, client_b, _ = await start_sio(redis, node_peers, mode, **options)
 
         async def both() -> bool:
             return await first.server_count() == 2

@@ -95,12 +95,12 @@ async def test_broadcasts_cross_both_ways_with_binary(mixed: Mixed) -> None:
 async def test_room_broadcasts_on_their_own_channels(mixed: Mixed) -> None:
     await mixed.node.call("joinLocal", id=mixed.node_socket_id, room="red")
     mixed.sockets[1].join("blue")  # dynamic mode: the room's channel is subscribed on its master
+    link = mixed.servers[1].sockets.adapter.link  # type: ignore[attr-defined]
 
-    async def subscribed() -> bool:
-        link = mixed.servers[1].sockets.adapter.link  # type: ignore[attr-defined]
-        return await link.numsub("socket.io#/#blue#") == 1
+    async def subscribed() -> bool:  # by Node's node (red) and sio 1 (blue), each on its own connection
+        return [await link.numsub("socket.io#/#red#"), await link.numsub("socket.io#/#blue#")] == [1, 1]
 
-    await wait_until(subscribed, "the room channel subscribed")
+    await wait_until(subscribed, "the room channels subscribed")
     mixed.servers[0].to("red").emit("to-red")
     mixed.servers[1].to("blue").emit("to-blue")
     assert await mixed.clients[0].event("to-red") == []

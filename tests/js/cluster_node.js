@@ -130,6 +130,14 @@ readline.createInterface({ input: process.stdin }).on("line", async (line) => {
         io.in(cmd.target).socketsJoin(cmd.room);
         out({ event: "done", ref });
         break;
+      case "socketsLeave":
+        io.in(cmd.target).socketsLeave(cmd.room);
+        out({ event: "done", ref });
+        break;
+      case "nspEmit":
+        io.of(cmd.nsp).emit(cmd.name, ...fromWire(cmd.args || []));
+        out({ event: "done", ref });
+        break;
       case "disconnectSockets":
         io.in(cmd.target).disconnectSockets();
         out({ event: "done", ref });

@@ -14,6 +14,7 @@ heartbeat, ``server_count()`` is ``PUBSUB SHARDNUMSUB`` of the namespace's chann
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,10 +22,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import redis.asyncio as aioredis
 import redis.asyncio.cluster as aiocluster
 
-from sio.adapters.cluster import ClusterAdapter, ClusterMessage, MessageType
+from sio.adapters.cluster import REQUEST_TIMEOUT, ClusterAdapter, ClusterMessage, MessageType
 from sio.adapters.redis.cluster_link import ClusterLink, is_cluster_client
 from sio.adapters.redis.codec import decode, encode_json, encode_msgpack
 from sio.adapters.redis.connection import RedisLink
+from sio.errors import AckTimeoutError
 
 if TYPE_CHECKING:
     from sio.namespace import Namespace
@@ -192,5 +194,12 @@ class ShardedRedisAdapter(ClusterAdapter):
             self.on_message(message)
 
     async def server_count(self) -> int:
-        """``PUBSUB SHARDNUMSUB`` of the namespace's channel (this node included)."""
-        return max(1, await self.link.numsub(self.channel))
+        """``PUBSUB SHARDNUMSUB`` of the namespace's channel (this node included).
+
+        Raises :class:`~sio.AckTimeoutError` when Redis cannot be asked (requests that need the
+        count fail clearly instead of hanging).
+        """
+        try:
+            return max(1, await asyncio.wait_for(self.link.numsub(self.channel), REQUEST_TIMEOUT))
+        except Exception as exc:
+            raise AckTimeoutError(f"could not count the servers (Redis: {exc})", []) from exc
