@@ -1,6 +1,7 @@
-"""One sio server process on a Redis adapter, for the multi-process cluster tests.
+"""One sio server process on a cluster adapter, for the multi-process cluster tests.
 
 usage: python -m tests.integration.redis_cluster_server REDIS_URL classic|sharded
+   or: python -m tests.integration.redis_cluster_server DIRECTORY local     (the Unix-socket mesh)
 Prints the port it listens on (a line), then serves until killed. Clients drive it with events:
 ``shout`` (broadcast to everyone), ``count`` (ack: the server count), ``fetch`` (ack: the ids of
 every socket of the cluster), ``ask`` (ack: the other servers' answers to a server-side ``ping``).
@@ -16,11 +17,15 @@ from typing import Any
 import uvloop
 
 import sio
+from sio.adapters.local import local_adapter
 from sio.adapters.redis import redis_adapter, sharded_redis_adapter
 
 
 async def main(url: str, mode: str) -> None:
-    adapter = redis_adapter(url) if mode == "classic" else sharded_redis_adapter(url)
+    if mode == "local":
+        adapter = local_adapter(url, heartbeat_interval=0.5, heartbeat_timeout=2.0)
+    else:
+        adapter = redis_adapter(url) if mode == "classic" else sharded_redis_adapter(url)
     io = sio.Server(adapter=adapter)
 
     @io.on("connection")

@@ -1,4 +1,5 @@
-"""sio-only clusters of separate processes (two and three) on a real redis-server, both adapters."""
+"""sio-only clusters of separate processes (two and three): on a real redis-server (both adapters), and on
+the local Unix-socket mesh (``sio.adapters.local``, what ``--workers`` will use)."""
 
 from __future__ import annotations
 
@@ -42,12 +43,16 @@ async def start_processes(url: str, mode: str, count: int) -> list[tuple[asyncio
     return started
 
 
-@pytest.fixture(params=[("classic", 2), ("classic", 3), ("sharded", 3)], ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.fixture(
+    params=[("classic", 2), ("classic", 3), ("sharded", 3), ("local", 2), ("local", 3)],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
 async def cluster(
-    request: pytest.FixtureRequest, redis_server: RedisServer, node_peers: Any
+    request: pytest.FixtureRequest, node_peers: Any, tmp_path: Path
 ) -> AsyncIterator[tuple[int, list[SioPeer]]]:
     mode, count = request.param
-    processes = await start_processes(redis_server.url, mode, count)
+    where = str(tmp_path / "mesh") if mode == "local" else request.getfixturevalue("redis_server").url
+    processes = await start_processes(where, mode, count)
     clients = []
     for _, port in processes:
         client = await SioPeer.start(node_peers, f"http://127.0.0.1:{port}", transports=["websocket"])
@@ -86,3 +91,30 @@ async def test_fetch_sockets_and_server_side_emit_across_processes(
     assert len(ids) == count
     answers = (await clients[0].call("ask"))["args"][0]
     assert len(answers) == count - 1 and all(a.startswith("pong from ") for a in answers)
+
+
+async def test_a_killed_local_node_is_counted_out(node_peers: Any, tmp_path: Path) -> None:
+    """The mesh's liveness: SIGKILL one of three processes; the others stop counting it (heartbeats)."""
+    processes = await start_processes(str(tmp_path / "mesh"), "local", 3)
+    clients = []
+    try:
+        for _, port in processes:
+            client = await SioPeer.start(node_peers, f"http://127.0.0.1:{port}", transports=["websocket"])
+            await client.connect()
+            clients.append(client)
+
+        async def counted(expected: int, among: list[SioPeer]) -> bool:
+            answers = [(await client.call("count"))["args"] for client in among]
+            return answers == [[expected]] * len(among)
+
+        await wait_until(lambda: counted(3, clients), "three nodes counted", limit=20)
+        victim, _ = processes[2]
+        victim.kill()
+        await victim.wait()
+        await wait_until(lambda: counted(2, clients[:2]), "the killed node counted out", limit=20)
+        assert len((await clients[0].call("fetch"))["args"][0]) == 2  # not waiting for the dead one
+    finally:
+        for process, _ in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()

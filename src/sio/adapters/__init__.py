@@ -4,7 +4,9 @@
   :class:`BroadcastFlags`);
 - :mod:`sio.adapters.memory`: one server (:class:`InMemoryAdapter`, Node's ``Adapter``);
 - :mod:`sio.adapters.cluster`: Node's cluster protocol (:class:`ClusterAdapter`,
-  :class:`ClusterAdapterWithHeartbeat`) over two abstract methods that move messages.
+  :class:`ClusterAdapterWithHeartbeat`) over two abstract methods that move messages;
+- :mod:`sio.adapters.local`: that protocol between the processes of one machine (Unix sockets);
+- :mod:`sio.adapters.redis`: Redis in Node's formats (``pip install "sio[redis]"``).
 """
 
 from sio.adapters.base import NO_ROOMS, BaseAdapter, BroadcastFlags, BroadcastOptions, SocketDetails
