@@ -134,6 +134,7 @@ class RedisLink:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._started = False
+        self._pong: asyncio.Future[None] | None = None  # close() waits for the answer to its PING
         # The redis-py path (no fast-path address): a writer task and a redis-py PubSub.
         self._queued: asyncio.Event | None = None
         self._wanted: asyncio.Event | None = None
@@ -264,7 +265,7 @@ class RedisLink:
         if isinstance(reply, hiredis.ReplyError):
             log.warning("Redis refused a command of the publisher: %s", reply)
         elif reply == b"PONG":
-            pong = getattr(self, "_pong", None)
+            pong = self._pong
             if pong is not None and not pong.done():
                 pong.set_result(None)
 
