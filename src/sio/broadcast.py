@@ -8,6 +8,7 @@ reused.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,21 @@ if TYPE_CHECKING:
 SERVER_SIDE_EMIT_TIMEOUT = 5.0
 # Names a namespace keeps for itself (Node's namespace RESERVED_EVENTS): not server-side events.
 NAMESPACE_RESERVED_EVENTS = frozenset(("connect", "connection", "new_namespace"))
+
+
+def _answers() -> tuple[asyncio.Future[list[Any]], Callable[[BaseException | None, list[Any]], None]]:
+    """A future and the ``(err, responses)`` callback that settles it (the first call wins)."""
+    future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+
+    def settle(err: BaseException | None, responses: list[Any]) -> None:
+        if future.done():
+            return
+        if err is not None:
+            future.set_exception(err)
+        else:
+            future.set_result(responses)
+
+    return future, settle
 
 
 def _rooms(room: str | Iterable[str]) -> frozenset[str]:
@@ -170,16 +186,7 @@ class BroadcastOperator:
         Raises :class:`~sio.AckTimeoutError` on timeout; its ``responses`` holds the
         answers that did arrive.
         """
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-
-        def settle(err: AckTimeoutError | None, responses: list[Any]) -> None:
-            if future.done():
-                return
-            if err is not None:
-                future.set_exception(err)
-            else:
-                future.set_result(responses)
-
+        future, settle = _answers()
         self.emit(event, *args, settle)
         return await future
 
@@ -202,14 +209,8 @@ class BroadcastOperator:
         if event in NAMESPACE_RESERVED_EVENTS:
             raise LocalProtocolError(f'"{event}" is a reserved event name')
         packet = [event, *args]
-        ack = None
-        if args and callable(args[-1]):
-            callback = packet.pop()
-
-            def ack(
-                err: Any, responses: list[Any]
-            ) -> None:  # the application's: errors logged, coroutines run
-                call_handler(callback, err, responses)
+        # The application's callback, through call_handler: errors logged, coroutines run.
+        ack = functools.partial(call_handler, packet.pop()) if args and callable(args[-1]) else None
 
         timeout = self.flags.timeout if self.flags.timeout is not None else SERVER_SIDE_EMIT_TIMEOUT
         self.adapter.server_side_emit(packet, ack, timeout)
@@ -221,16 +222,7 @@ class BroadcastOperator:
         Raises :class:`~sio.AckTimeoutError` (``responses``: the answers that came) when a
         server does not answer within the timeout.
         """
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-
-        def settle(err: BaseException | None, responses: list[Any]) -> None:
-            if future.done():
-                return
-            if err is not None:
-                future.set_exception(err)
-            else:
-                future.set_result(responses)
-
+        future, settle = _answers()
         self.server_side_emit(event, *args, settle)
         return await future
 

@@ -120,3 +120,20 @@ async def wait_until(condition: Callable[[], Any], what: str = "the condition", 
         if loop.time() > deadline:
             raise AssertionError(f"{what} did not happen within {limit} s")
         await asyncio.sleep(0.01)
+
+
+def room_change(adapter: Any, kind: str, room: str, sid: str) -> asyncio.Future[None]:
+    """A future done when ``adapter`` emits ``kind`` ("join-room" / "leave-room") for ``room`` and ``sid``.
+
+    Made before the change is asked for (from another node, say), so the test waits for the
+    event itself instead of polling the rooms.
+    """
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def listener(changed_room: str, changed_sid: str) -> None:
+        if changed_room == room and changed_sid == sid and not future.done():
+            future.set_result(None)
+            adapter.off(kind, listener)
+
+    adapter.on(kind, listener)
+    return future

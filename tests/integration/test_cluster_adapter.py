@@ -392,12 +392,17 @@ async def test_an_emptied_dynamic_namespace_leaves_the_cluster(cluster: Cluster)
     """As Node's ParentNamespace: a child dropped for being empty closes its adapter (ADAPTER_CLOSE)."""
     io = cluster.servers[0]
     io.cleanup_empty_child_namespaces = True
-    io.of(re.compile(r"^/dyn-\d+$"))
+    children: asyncio.Queue[sio.Socket] = asyncio.Queue()
+    io.of(re.compile(r"^/dyn-\d+$")).on("connection", children.put_nowait)
     watcher = cluster.servers[1].of("/dyn-1")  # a plain namespace of the same name on another server
     await cluster.clients[0].connect("/dyn-1")
+    child_socket = await asyncio.wait_for(children.get(), 10)
     await cluster.bus.drained()
     assert await watcher.adapter.server_count() == 2
+    gone: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    child_socket.on("disconnect", gone.set_result)
     cluster.clients[0].command("disconnect", nsp="/dyn-1")
-    await wait_until(lambda: "/dyn-1" not in io._nsps, "the empty child dropped")
+    await asyncio.wait_for(gone, 10)  # the child is dropped as its last socket leaves
+    assert "/dyn-1" not in io._nsps
     await cluster.bus.drained()
     assert await watcher.adapter.server_count() == 1

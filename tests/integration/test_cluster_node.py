@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import sio
-from tests.integration.cluster_bus import Bus, BusAdapter, wait_until
+from tests.integration.cluster_bus import Bus, BusAdapter, room_change, wait_until
 from tests.integration.nodecluster import NodeServer
 from tests.integration.siopeer import SioPeer, to_wire
 
@@ -137,8 +137,9 @@ async def test_fetch_sockets_both_ways(mixed: Mixed) -> None:
 
 async def test_node_makes_a_sio_socket_join_and_disconnect(mixed: Mixed) -> None:
     target = mixed.sockets[0]
+    joined = room_change(target.adapter, "join-room", "from-node", target.id)
     await mixed.node.call("socketsJoin", target=target.id, room="from-node")
-    await wait_until(lambda: "from-node" in target.rooms, "the join from node")
+    await asyncio.wait_for(joined, 10)
     assert target.rooms == {target.id, "from-node"}
     await mixed.node.call("disconnectSockets", target="from-node")
     assert (await mixed.clients[1].expect("disconnect"))["reason"] == "io server disconnect"

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 import sio
 from sio.adapters.redis import RedisEmitter, redis_adapter, sharded_redis_adapter
-from tests.integration.cluster_bus import wait_until
+from tests.integration.cluster_bus import room_change, wait_until
 from tests.integration.nodecluster import NodeServer
 from tests.integration.siopeer import SioPeer, from_wire, to_wire
 from tests.redis_server import RedisServer
@@ -303,8 +303,9 @@ async def test_sockets_leave_both_ways_and_a_remote_disconnect(mixed: Mixed) -> 
     target = mixed.sockets[1]
     target.join("both")
     await mixed.node.call("joinLocal", id=mixed.node_socket_id, room="both")
+    left = room_change(target.adapter, "leave-room", "both", target.id)
     await mixed.node.call("socketsLeave", target=target.id, room="both")  # Node makes a sio socket leave
-    await wait_until(lambda: "both" not in target.rooms, "the leave from node")
+    await asyncio.wait_for(left, 10)
     mixed.servers[0].in_(mixed.node_socket_id).sockets_leave("both")  # sio makes Node's socket leave
 
     async def node_left() -> bool:
@@ -327,8 +328,9 @@ async def test_a_node_namespace_broadcast_reaches_sio(mixed: Mixed) -> None:
 
 async def test_sockets_join_leave_and_disconnect_from_node(mixed: Mixed) -> None:
     target = mixed.sockets[0]
+    joined = room_change(target.adapter, "join-room", "from-node", target.id)
     await mixed.node.call("socketsJoin", target=target.id, room="from-node")
-    await wait_until(lambda: "from-node" in target.rooms, "the join from node")
+    await asyncio.wait_for(joined, 10)
     await mixed.node.call("disconnectSockets", target="from-node")
     assert (await mixed.clients[1].expect("disconnect"))["reason"] == "io server disconnect"
 
@@ -378,8 +380,9 @@ async def test_the_node_emitter_drives_the_sio_servers(classic: Mixed) -> None:
     mixed.sockets[1].join("vip")
     await mixed.node.call("emitterEmit", name="vip-news", room="vip", args=[])
     assert await mixed.clients[2].event("vip-news") == []
+    joined = room_change(mixed.sockets[0].adapter, "join-room", "via-emitter", mixed.sockets[0].id)
     await mixed.node.call("emitterJoin", target=mixed.sockets[0].id, room="via-emitter")
-    await wait_until(lambda: "via-emitter" in mixed.sockets[0].rooms, "the emitter's join")
+    await asyncio.wait_for(joined, 10)
     received: asyncio.Queue[Any] = asyncio.Queue()
     mixed.servers[1].on("job", lambda *args: received.put_nowait(args))
     await mixed.node.call("emitterServerSideEmit", name="job", args=[42])
@@ -406,8 +409,9 @@ async def test_redis_emitter_drives_node_and_sio_servers(classic: Mixed, client_
         assert [len(c.events("vip-only")) for c in mixed.clients] == [1, 1, 0]
         assert [len(c.events("not-vip")) for c in mixed.clients] == [0, 0, 1]
 
+        joined = room_change(mixed.sockets[1].adapter, "join-room", "from-emitter", mixed.sockets[1].id)
         emitter.in_(mixed.sockets[1].id).sockets_join("from-emitter")
-        await wait_until(lambda: "from-emitter" in mixed.sockets[1].rooms, "the emitter's join on sio")
+        await asyncio.wait_for(joined, 10)
         emitter.in_(mixed.node_socket_id).sockets_join("from-emitter")
 
         async def node_joined() -> bool:

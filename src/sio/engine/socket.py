@@ -167,8 +167,7 @@ class EngineSocket(EventEmitter):
 
     def send(self, data: str | bytes) -> None:
         """Send one message (str as text, bytes-like as binary); dropped once closing."""
-        if self.ready_state is OPEN:
-            self._write(("4" + data,) if isinstance(data, str) else (bytes(data),))
+        self.send_messages((data,))
 
     def send_messages(self, messages: Sequence[str | bytes]) -> None:
         """Send Engine.IO messages (what a Socket.IO parser encodes); dropped once closing.

@@ -353,28 +353,38 @@ class RedisAdapter(InMemoryAdapter):
             request.timer.cancel()
         request.resolve(err, request.result)
 
-    def _start_request(self, request_id: str, request: _Request, message: dict[str, Any], error: str) -> None:
+    def _start_request(
+        self,
+        request_id: str,
+        request: _Request,
+        message: dict[str, Any],
+        error: Callable[[_Request], str],
+        timeout: float | None = None,
+    ) -> None:
+        """Publish a request; after ``timeout`` (``requests_timeout``) settle it with ``error(request)``."""
+
         def on_timeout() -> None:
             if request_id in self._requests:
                 result = request.result
                 partial = list(result) if isinstance(result, list | set) else result
-                self._settle(request_id, AckTimeoutError(error.format(request=request), partial))
+                self._settle(request_id, AckTimeoutError(error(request), partial))
 
         self._requests[request_id] = request
         request.timer = self.nsp.server.wheel.timer(on_timeout)
-        request.timer.arm(self.requests_timeout)
+        request.timer.arm(timeout if timeout is not None else self.requests_timeout)
         self.link.publish(self.request_channel, encode_json(message))
 
     async def _await(
         self, request_id: str, kind: int, expected: int, result: Any, message: dict[str, Any], error: str
     ) -> Any:
+        """Publish a request and wait for its answers (AckTimeoutError with ``error`` after the timeout)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
         def resolve(err: BaseException | None, value: Any) -> None:
             if not future.done():
                 future.set_exception(err) if err is not None else future.set_result(value)
 
-        self._start_request(request_id, _Request(kind, expected, result, resolve), message, error)
+        self._start_request(request_id, _Request(kind, expected, result, resolve), message, lambda _: error)
         return await future
 
     # -- the contract, cluster-wide ------------------------------------------------------
@@ -522,17 +532,13 @@ class RedisAdapter(InMemoryAdapter):
             "type": RequestType.SERVER_SIDE_EMIT,
             "data": packet,
         }
-
-        def on_timeout() -> None:
-            if request_id in self._requests:
-                got, expected = len(request.result), request.expected
-                error = f"timeout reached: only {got} responses received out of {expected}"
-                self._settle(request_id, AckTimeoutError(error, list(request.result)))
-
-        self._requests[request_id] = request
-        request.timer = self.nsp.server.wheel.timer(on_timeout)
-        request.timer.arm(timeout if timeout is not None else self.requests_timeout)
-        self.link.publish(self.request_channel, encode_json(message))
+        self._start_request(
+            request_id,
+            request,
+            message,
+            lambda r: f"timeout reached: only {len(r.result)} responses received out of {r.expected}",
+            timeout,
+        )
 
     async def server_count(self) -> int:
         """``PUBSUB NUMSUB`` of the request channel: the nodes serving this namespace (this one included)."""

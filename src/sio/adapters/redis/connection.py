@@ -128,7 +128,7 @@ class RedisLink:
         self.patterns: dict[str, Handler] = {}
         self.users = 0  # adapters using the link; the last close() closes it
         self.healthy = True
-        self._queue: list[bytes] = []  # RESP commands waiting for the publishing connection
+        self._queue: list[tuple[str, bytes]] = []  # (channel, message) waiting for the publishing connection
         self._pub: _RespProtocol | None = None
         self._sub: _RespProtocol | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -241,14 +241,13 @@ class RedisLink:
         if self._closed:
             return
         pub = self._pub
-        command = resp_command(self._publish_verb, channel, message)
         if pub is not None and pub.transport is not None and not pub.paused and not self._queue:
-            pub.transport.write(command)
+            pub.transport.write(resp_command(self._publish_verb, channel, message))
             return
         if self.address is not None and not self.healthy:
             return  # at-most-once: nothing piles up to be delivered late
         queue = self._queue
-        queue.append(command)
+        queue.append((channel, message))
         if len(queue) > QUEUE_LIMIT:
             del queue[: len(queue) - QUEUE_LIMIT]
         if self._queued is not None:
@@ -259,7 +258,8 @@ class RedisLink:
         if pub is None or pub.transport is None or not self._queue:
             return
         queue, self._queue = self._queue, []
-        pub.transport.write(b"".join(queue))
+        verb = self._publish_verb
+        pub.transport.write(b"".join(resp_command(verb, channel, message) for channel, message in queue))
 
     def _on_publisher_reply(self, reply: Any) -> None:
         if isinstance(reply, hiredis.ReplyError):
@@ -380,8 +380,8 @@ class RedisLink:
             self._queued.clear()
             try:
                 pipe = self.client.pipeline(transaction=False)
-                for command in batch:
-                    pipe.execute_command(*_parse_command(command))
+                for channel, message in batch:
+                    pipe.execute_command(self._publish_verb, channel, message)
                 await pipe.execute()
             except (RedisError, OSError) as exc:
                 self._down(exc)  # the batch is lost, as a PUBLISH to an absent Redis would be
@@ -451,12 +451,3 @@ class RedisLink:
         if isinstance(reply, list | tuple) and reply and isinstance(reply[0], list | tuple):
             reply = reply[0]  # redis-py's pairs
         return int(reply[1]) if isinstance(reply, list | tuple) and len(reply) > 1 else 0
-
-
-def _parse_command(command: bytes) -> list[bytes]:
-    """The parts of a RESP command this module built (for the redis-py path)."""
-    reader = hiredis.Reader()
-    reader.feed(command)
-    parts = reader.gets()
-    assert isinstance(parts, list)
-    return parts
