@@ -8,6 +8,7 @@ interval. Node's ``socket.io`` is installed from ``node/package-lock.json`` with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from procstat import descendants
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -39,6 +42,7 @@ class ServerSpec:
     argv: tuple[str, ...]  # the command, before PORT, PING_INTERVAL and PING_TIMEOUT
     needs_node: bool = False
     src: Path | None = None  # the ``src/`` the server imports sio from (default: this checkout's)
+    ready_text: str | None = None  # once listening, wait for this line in its log (all workers up)
 
 
 def _python(script: str, *args: str) -> tuple[str, ...]:
@@ -84,6 +88,12 @@ SERVERS: dict[str, ServerSpec] = {
             "psio-aiohttp", "python-socketio (aiohttp + uvloop)", _python("psio_server.py", "aiohttp")
         ),
         ServerSpec("sio-asgi", "sio ASGI in Starlette (uvicorn + uvloop)", _python("sio_server.py", "asgi")),
+        ServerSpec(
+            "sio-w2",
+            "sio --workers 2 (built-in front end)",
+            _python("sio_server.py", "builtin-w2"),
+            ready_text="with 2 workers",
+        ),
         ServerSpec("floor", "floor: fixed bytes on bare uvloop (not Socket.IO)", _python("floor_server.py")),
         *([_before_spec()] if BEFORE.is_dir() else []),
     )
@@ -171,14 +181,21 @@ class RunningServer:
                 )
             try:
                 with socket.create_connection((HOST, self.port), timeout=0.5):
-                    return
+                    pass
             except OSError:
                 time.sleep(0.05)
+                continue
+            if self.spec.ready_text is None or self.spec.ready_text in self.log_tail(50):
+                return
+            time.sleep(0.05)
         raise RuntimeError(f"{self.spec.key} did not listen within {START_TIMEOUT} s: {self.log_tail()}")
 
     def stop(self) -> None:
         """Kill the server (its sockets are closed by the kernel) and close the log."""
         if self.process.poll() is None:
+            for child in descendants(self.process.pid):  # a supervisor's workers first
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
             self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         self._log.close()

@@ -17,13 +17,48 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SATURATED_PERCENT = 85.0
 
 
-def cpu_times(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds used so far by every thread of ``pid``."""
+def _own_cpu_ticks(pid: int) -> tuple[int, int]:
     with open(f"/proc/{pid}/stat", "rb") as f:
         stat = f.read()
     # The command name (field 2) may hold spaces: count fields after its closing parenthesis.
     fields = stat[stat.rindex(b")") + 2 :].split()
-    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+    return int(fields[11]), int(fields[12])
+
+
+def descendants(pid: int) -> list[int]:
+    """The live child processes of ``pid``, and theirs (a server with ``--workers``)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as f:
+                children = [int(child) for child in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for child in children:
+            found.append(child)
+            found.extend(descendants(child))
+    return found
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds used so far by every thread of ``pid`` and of its descendants.
+
+    (A supervisor with its workers counts as one server; a worker that exits within a
+    window takes its CPU time with it, so windows are taken while the workers run.)
+    """
+    user, system = _own_cpu_ticks(pid)
+    for child in descendants(pid):
+        try:
+            child_user, child_system = _own_cpu_ticks(child)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        user += child_user
+        system += child_system
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
 
 
 def cpu_seconds(pid: int) -> float:

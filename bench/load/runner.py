@@ -236,6 +236,74 @@ def _cluster_scenarios(n: Callable[[int], int], duration: float) -> list[Scenari
     ]
 
 
+def _workers_scenarios(
+    n: Callable[[int], int], echo: dict[str, Any], broadcast: dict[str, Any], duration: float
+) -> list[Scenario]:
+    servers = ("sio", "sio-w2")
+    note = (
+        " Server CPU is summed over the supervisor and its workers; every server process is "
+        "pinned to one core (the other runs the generator), so this measures what coordination "
+        "costs, not how throughput scales."
+    )
+    polling_metrics = (
+        Metric("acks_per_s", "acks/s", True, ratio=True),
+        Metric("rtt_p50_us", "p50 RTT µs", False, ratio=True),
+        Metric("server_us_per_ack", "server CPU µs/ack", False, 2, ratio=True),
+        Metric("server_us_per_request", "server CPU µs/request", False, 2, ratio=True),
+        Metric("moved_pct", "requests moved to their worker %", False, 1),
+        Metric("requests_per_ack", "requests/ack", False, 2),
+        *CPU_METRICS,
+    )
+    polling = {"clients": n(20), "payload": 100, "warmup": 1.0, "duration": duration}
+    return [
+        Scenario(
+            "workers-echo",
+            "--workers 2: echo with acks",
+            "As *echo* (WebSocket), against one process and against `--workers 2`." + note,
+            "echo",
+            servers,
+            echo,
+            _echo_metrics(),
+            references=("sio",),
+        ),
+        Scenario(
+            "workers-broadcast",
+            "--workers 2: broadcast",
+            "As *broadcast*: the clients are spread over the workers, so each broadcast crosses "
+            "the local mesh once to the other worker, which frames it for its own clients." + note,
+            "broadcast",
+            servers,
+            broadcast,
+            _broadcast_metrics(),
+            references=("sio",),
+            ops_key="deliveries",
+        ),
+        Scenario(
+            "workers-polling",
+            "--workers 2: long-polling echo, a connection per request",
+            f"{polling['clients']} polling sessions, one acked `echo` at a time each (POST, then GET "
+            "until the ack), every request on a new TCP connection as the official client does in "
+            "Node: with 2 workers about half land on the other worker and are moved (SCM_RIGHTS)." + note,
+            "polling-echo",
+            (*servers, "node"),
+            {**polling, "fresh": True},
+            polling_metrics,
+            references=("sio",),
+        ),
+        Scenario(
+            "workers-polling-keepalive",
+            "--workers 2: long-polling echo on keep-alive connections",
+            "As above, each session on two keep-alive connections (GET, POST) as a browser keeps "
+            "them: a connection moves once, then stays with its session." + note,
+            "polling-echo",
+            (*servers, "node"),
+            {**polling, "fresh": False},
+            polling_metrics,
+            references=("sio",),
+        ),
+    ]
+
+
 def _scale_scenario(n: Callable[[int], int]) -> Scenario:
     count = n(19_000)
     return Scenario(
@@ -380,6 +448,7 @@ def scenarios(duration: float = 5.0, scale: float = 1.0) -> dict[str, Scenario]:
         *_flood_scenarios(n),
         _scale_scenario(n),
         *_cluster_scenarios(n, duration),
+        *_workers_scenarios(n, echo, broadcast, duration),
     ]
     return {s.name: s for s in items}
 

@@ -613,8 +613,11 @@ async def run_idle(
     }
 
 
+from polling import run_polling_echo  # noqa: E402 - it builds on this module's neighbours
+
 SCENARIOS = {
     "echo": run_echo,
+    "polling-echo": run_polling_echo,
     "broadcast": run_broadcast,
     "cluster": run_cluster,
     "storm": run_storm,

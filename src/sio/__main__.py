@@ -38,6 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("target", metavar="module:attribute", help="where the server object is, e.g. app:io")
     run.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     run.add_argument("--port", type=int, default=3000, help="port to bind (default: 3000)")
+    run.add_argument(
+        "--workers",
+        default="1",
+        help='worker processes serving the port, or "auto" for one per core (default: 1)',
+    )
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
 
@@ -45,8 +50,19 @@ def main(argv: list[str] | None = None) -> None:
     server = load(args.target)
     if not hasattr(server, "listen"):
         raise SystemExit(f"{args.target} is a {type(server).__name__}, not a sio.Server or EngineServer")
+    workers = args.workers if args.workers == "auto" else _positive(args.workers)
     logging.getLogger("sio").info("serving %s (Ctrl-C to stop)", args.target)
-    server.listen(args.port, args.host)  # logs "listening on http://host:port/path" once bound
+    server.listen(args.port, args.host, workers=workers)  # logs "listening on http://host:port/path"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SystemExit(f'--workers must be a positive integer or "auto", not {text!r}')
+    return value
 
 
 if __name__ == "__main__":

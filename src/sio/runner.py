@@ -9,18 +9,20 @@ processes of ``--workers`` will start servers through here too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sio.engine import server as engine_server
 from sio.frontends import builtin
 from sio.frontends.asgi import ASGIApp
+from sio.workers.supervisor import resolve_workers, supervise
 
 if TYPE_CHECKING:
     from sio.engine.exchange import HttpExchange
     from sio.engine.server import EngineServer
+    from sio.workers.handoff import ConnectionRouter
 
 log = logging.getLogger("sio.http")
 
@@ -31,24 +33,53 @@ class Servable(Protocol):
     @property
     def path(self) -> str: ...  # noqa: D102
 
-    async def serve(self, host: str, port: int) -> Any: ...  # noqa: D102
+    async def serve(  # noqa: D102
+        self, host: str, port: int, *, reuse_port: bool = False, router: Any = None
+    ) -> Any: ...
     async def close(self) -> None: ...  # noqa: D102
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def serve_until_stopped(
+    app: Servable,
+    host: str,
+    port: int,
+    *,
+    router: ConnectionRouter | None = None,
+    reuse_port: bool = False,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve ``app`` on the running loop until SIGINT or SIGTERM, then close it gracefully.
+
+    (``await app.close()``: every socket gets ``server shutting down``.)
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.serve(host, port, router=router, reuse_port=reuse_port)
+        if on_ready is not None:
+            on_ready()
+        await stop.wait()
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+        await app.close()
+        if router is not None:
+            await router.close()
+
+
 def run(app: Servable, host: str, port: int) -> None:
-    """Serve ``app`` forever on uvloop; returns after Ctrl-C, once it is closed."""
+    """Serve ``app`` forever on uvloop; returns after Ctrl-C or SIGTERM, once it is closed."""
     import uvloop
 
-    async def main() -> None:
-        await app.serve(host, port)
+    def ready() -> None:
         log.info("listening on http://%s:%d%s", host, port, app.path)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await app.close()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(main())
+    uvloop.run(serve_until_stopped(app, host, port, on_ready=ready))
 
 
 class StandardFrontEnds:
@@ -60,13 +91,22 @@ class StandardFrontEnds:
         host: str,
         port: int,
         fallback: Callable[[HttpExchange], None] | None = None,
+        *,
+        router: ConnectionRouter | None = None,
+        reuse_port: bool = False,
     ) -> asyncio.AbstractServer:
         """Listen with the built-in front end on the running loop."""
-        return await builtin.serve(engine, host, port, fallback=fallback)
+        return await builtin.serve(
+            engine, host, port, fallback=fallback, router=router, reuse_port=reuse_port
+        )
 
-    def listen(self, app: Servable, host: str, port: int) -> None:
-        """Serve ``app`` forever on uvloop (blocking)."""
-        run(app, host, port)
+    def listen(self, app: Servable, host: str, port: int, workers: int | str = 1) -> None:
+        """Serve ``app`` forever on uvloop (blocking); several ``workers`` get a supervisor."""
+        count = resolve_workers(workers)
+        if count == 1:
+            run(app, host, port)
+        else:
+            supervise(app, host, port, count)
 
     def asgi_app(
         self,

@@ -307,17 +307,27 @@ class Server:
 
     # -- running -----------------------------------------------------------------
 
-    def listen(self, port: int = 3000, host: str = "127.0.0.1") -> None:
-        """Serve forever on uvloop with the built-in front end (blocking); Ctrl-C stops it."""
-        front_ends().listen(self, host, port)
+    def listen(self, port: int = 3000, host: str = "127.0.0.1", *, workers: int | str = 1) -> None:
+        """Serve forever on uvloop with the built-in front end (blocking); Ctrl-C or SIGTERM stops it.
 
-    async def serve(self, host: str = "127.0.0.1", port: int = 3000) -> Any:
+        ``workers``: processes serving the port ("auto": one per core). Every request of a
+        session reaches the worker holding it, and the workers form one cluster: over the
+        local Unix-socket mesh, or over the adapter set here (Redis) when there is one.
+        """
+        front_ends().listen(self, host, port, workers)
+
+    async def serve(
+        self, host: str = "127.0.0.1", port: int = 3000, *, reuse_port: bool = False, router: Any = None
+    ) -> Any:
         """Start the built-in front end inside a running loop; return the asyncio server.
 
         Paths other than the Socket.IO path are answered from ``static_files`` (or 404).
+        ``reuse_port`` and ``router``: see :meth:`sio.engine.EngineServer.serve`.
         """
         self._start()
-        return await self.engine.serve(host, port, fallback=self.static_files)
+        return await self.engine.serve(
+            host, port, fallback=self.static_files, router=router, reuse_port=reuse_port
+        )
 
     def asgi_app(self, other_app: Any = None) -> Any:
         """This server as an ASGI 3 app; other paths (and lifespan) go to ``other_app``."""

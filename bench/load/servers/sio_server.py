@@ -1,6 +1,7 @@
 """sio with the load benchmark's handlers, on its built-in front end or as ASGI under uvicorn.
 
-Usage: ``python sio_server.py builtin|asgi PORT PING_INTERVAL [PING_TIMEOUT]`` (``src/`` on PYTHONPATH).
+Usage: ``python sio_server.py builtin|builtin-wN|asgi PORT PING_INTERVAL [PING_TIMEOUT]`` (``src/`` on
+PYTHONPATH); ``builtin-w2`` is the built-in front end with ``workers=2``.
 
 Handlers (the same in every peer server): ``echo`` acks its argument back, ``bcast``
 emits ``msg`` with its argument to every client. Only sio's public API is used.
@@ -40,6 +41,17 @@ def build(ping_interval: float, ping_timeout: float = 20.0) -> sio.Server:
         def bcast(arg: Any) -> None:
             io.emit("msg", arg)
 
+        @socket.on("handoffs")
+        async def handoffs(ack: Any) -> None:  # --workers: connections moved, summed over the workers
+            others = await io.server_side_emit_with_ack("handoffs") if io.engine.router is not None else []
+            ack(sum([_handoffs(), *others]))
+
+    io.on("handoffs", lambda ack: ack(_handoffs()))
+
+    def _handoffs() -> int:
+        router = io.engine.router
+        return int(router.handed_over) if router is not None else 0
+
     return io
 
 
@@ -49,6 +61,11 @@ def main() -> None:
     io = build(ping_interval, ping_timeout)
     if front == "builtin":
         io.listen(port, HOST)
+    elif front.startswith("builtin-w"):
+        import logging
+
+        logging.basicConfig(level=logging.INFO)  # the supervisor says when every worker listens
+        io.listen(port, HOST, workers=int(front[len("builtin-w") :]))
     elif front == "asgi":
         import uvicorn
         from starlette.applications import Starlette

@@ -684,6 +684,11 @@ class ClusterAdapterWithHeartbeat(ClusterAdapter):
         if not request.missing:
             self._settle(request_id, None)
 
+    def node_gone(self, uid: str) -> None:
+        """The transport saw server ``uid`` go (its connection closed): count it out now,
+        without waiting for ``heartbeat_timeout``."""
+        self._remove_node(uid)
+
     def _remove_node(self, uid: str) -> None:
         """Count a server out; requests that only waited for it complete."""
         self.nodes.pop(uid, None)

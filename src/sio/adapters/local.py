@@ -49,6 +49,7 @@ class LocalMesh:
         self.adapters: dict[str, LocalAdapter] = {}  # by namespace
         self.users = 0
         self._out: dict[str, asyncio.StreamWriter] = {}  # peer name -> our connection to it
+        self._in: dict[asyncio.StreamWriter, asyncio.Task[None] | None] = {}  # accepted, with their reader
         self._server: asyncio.AbstractServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._packer = msgpack.Packer(use_bin_type=True)
@@ -89,6 +90,8 @@ class LocalMesh:
 
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = ""
+        uids: set[str] = set()  # the servers (one per namespace) speaking on this connection
+        self._in[writer] = asyncio.current_task()
         try:
             header = await reader.readexactly(4)
             peer = (await reader.readexactly(_LENGTH.unpack(header)[0])).decode()
@@ -98,26 +101,37 @@ class LocalMesh:
                 (size,) = _LENGTH.unpack(header)
                 if size > MAX_FRAME:
                     raise ValueError(f"a frame of {size} bytes")
-                self._deliver(await reader.readexactly(size))
+                uid = self._deliver(await reader.readexactly(size))
+                if uid is not None:
+                    uids.add(uid)
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, UnicodeDecodeError) as exc:
             if not isinstance(exc, asyncio.IncompleteReadError):
                 log.debug("closing the connection from local node %s: %s", peer or "?", exc)
         finally:
             writer.close()
+            self._in.pop(writer, None)
+            # A node whose connection ends is gone (killed, or closed): its sockets stop counting
+            # at once, not after the heartbeat timeout.
+            for adapter in list(self.adapters.values()):
+                for uid in uids:
+                    adapter.node_gone(uid)
             out = self._out.pop(peer, None)
             if out is not None:
                 out.close()
 
-    def _deliver(self, frame: bytes) -> None:
+    def _deliver(self, frame: bytes) -> str | None:
+        """Hand a frame to its namespace's adapter; return the sender's uid if it has one."""
         try:
             message = msgpack.unpackb(frame, raw=False, strict_map_key=False)
         except Exception as exc:
             log.debug("dropped an undecodable local message: %s", exc)
-            return
+            return None
         nsp = message.get("nsp") if isinstance(message, dict) else None
         adapter = self.adapters.get(nsp) if isinstance(nsp, str) else None
         if adapter is not None:
             adapter.on_message(message)
+        uid = message.get("uid") if isinstance(message, dict) else None
+        return uid if isinstance(uid, str) and adapter is not None else None
 
     def publish(self, message: ClusterMessage) -> None:
         """Write ``message`` to every other node (dropped for a node whose connection is gone)."""
@@ -140,6 +154,13 @@ class LocalMesh:
         if self._server is not None:
             self._server.close()
             self._server = None
+        # The readers of accepted connections end (their peer's side closes, or ours does now)
+        # before the loop does: a reader cancelled by the loop's end is logged as an error.
+        readers = [task for task in self._in.values() if task is not None]
+        for writer in list(self._in):
+            writer.close()
+        if readers:
+            await asyncio.wait(readers, timeout=1.0)
         with contextlib.suppress(OSError):
             self.path.unlink()
 

@@ -55,13 +55,20 @@ class FrontEnds(Protocol):
     ``sio`` is imported), so that the engine imports no front end."""
 
     async def serve(
-        self, engine: EngineServer, host: str, port: int, fallback: Callable[[HttpExchange], None] | None
+        self,
+        engine: EngineServer,
+        host: str,
+        port: int,
+        fallback: Callable[[HttpExchange], None] | None,
+        *,
+        router: Any = None,
+        reuse_port: bool = False,
     ) -> asyncio.AbstractServer:
-        """Listen with the built-in front end on the running loop."""
+        """Listen with the built-in front end on the running loop (``router``: a worker's routing)."""
         ...
 
-    def listen(self, app: Any, host: str, port: int) -> None:
-        """Serve ``app`` (an engine or a ``sio.Server``) forever (blocking)."""
+    def listen(self, app: Any, host: str, port: int, workers: int | str = 1) -> None:
+        """Serve ``app`` (an engine or a ``sio.Server``) forever (blocking), in ``workers`` processes."""
 
     def asgi_app(
         self,
@@ -177,6 +184,11 @@ class EngineServer(EventEmitter):
         self._handshake_tokens = max(1.0, max_handshake_rate or 0.0)
         self._handshake_tokens_at = 0.0
         self.clients: dict[str, EngineSocket] = {}
+        # The first characters of every new session id: with --workers, the worker that holds the
+        # session (sio.workers.routing), so that any worker can route its requests.
+        self.sid_prefix = ""
+        # With --workers: this worker's ConnectionRouter (its counters: handed_over, adopted).
+        self.router: Any = None
         self._wheel: LoopTimerWheel | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -205,15 +217,21 @@ class EngineServer(EventEmitter):
         port: int = 3000,
         *,
         fallback: Callable[[HttpExchange], None] | None = None,
+        router: Any = None,
+        reuse_port: bool = False,
     ) -> asyncio.AbstractServer:
-        """Start the built-in HTTP/WebSocket front end on the running loop; return the server."""
-        server = await front_ends().serve(self, host, port, fallback)
+        """Start the built-in HTTP/WebSocket front end on the running loop; return the server.
+
+        ``reuse_port`` lets several processes listen on the port; ``router`` (a
+        :class:`sio.workers.handoff.ConnectionRouter`) is what a worker of ``--workers`` routes with.
+        """
+        server = await front_ends().serve(self, host, port, fallback, router=router, reuse_port=reuse_port)
         self._servers.append(server)
         return server
 
-    def listen(self, port: int = 3000, host: str = "127.0.0.1") -> None:
-        """Serve forever on uvloop (blocking); Ctrl-C stops it."""
-        front_ends().listen(self, host, port)
+    def listen(self, port: int = 3000, host: str = "127.0.0.1", *, workers: int | str = 1) -> None:
+        """Serve forever on uvloop (blocking), in ``workers`` processes ("auto": one per core)."""
+        front_ends().listen(self, host, port, workers)
 
     def asgi_app(self, other_app: Any = None) -> Any:
         """This server as an ASGI 3 application; other paths go to ``other_app``."""
@@ -430,7 +448,9 @@ class EngineServer(EventEmitter):
             transport.close_unbound(1008, refusal.message)
 
     def _open_session(self, exchange: HttpExchange, transport: WebSocketTransport | None) -> None:
-        sid = secrets.token_urlsafe(15)
+        sid = secrets.token_urlsafe(15)  # 20 characters, as Node's base64id
+        if self.sid_prefix:
+            sid = self.sid_prefix + sid[len(self.sid_prefix) :]
         polling = transport is None
         active: Transport = PollingTransport() if transport is None else transport
         socket = EngineSocket(self, sid, active, exchange)

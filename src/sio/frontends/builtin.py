@@ -50,9 +50,11 @@ from sio.engine.exchange import (
     WebSocketChannel,
     WebSocketHandler,
 )
+from sio.workers.routing import request_bytes
 
 if TYPE_CHECKING:
     from sio.engine.server import EngineRefusal, EngineServer
+    from sio.workers.handoff import ConnectionRouter
 
 log = logging.getLogger("sio.http")
 
@@ -102,7 +104,7 @@ def _render(status: int, headers: Headers, body: bytes, keep_alive: bool) -> byt
 
 
 class _Exchange(HttpExchange):
-    __slots__ = ("_conn", "for_engine", "handled", "keep_alive", "rendered")
+    __slots__ = ("_conn", "for_engine", "handled", "keep_alive", "owner", "rendered", "target", "version")
 
     def __init__(self, conn: HttpConnection, *args: Any, keep_alive: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -111,6 +113,11 @@ class _Exchange(HttpExchange):
         self.for_engine = False  # its path is the engine's (else the fallback app's, or a 404)
         self.handled = False  # given to the engine (or the fallback app) to answer
         self.rendered: bytes | None = None
+        # With --workers: the other worker whose session this is (None: ours), and what it takes
+        # to write the request back for that worker (the raw request-target, the HTTP version).
+        self.owner: int | None = None
+        self.target = b""
+        self.version = "1.1"
 
     def _send(self, status: int, headers: Headers, body: bytes) -> None:
         self.rendered = _render(status, headers, body, self.keep_alive)
@@ -131,11 +138,13 @@ class HttpConnection(asyncio.Protocol):
         "_body_size",
         "_closing",
         "_fed",
+        "_handing_over",
         "_handshakes",
         "_header_bytes",
         "_headers",
         "_held",
         "_in_request",
+        "_initial",
         "_lingering",
         "_parser",
         "_paused",
@@ -147,12 +156,25 @@ class HttpConnection(asyncio.Protocol):
         "engine",
         "fallback",
         "remote_address",
+        "router",
         "transport",
     )
 
-    def __init__(self, engine: EngineServer, fallback: Fallback | None = None) -> None:
+    def __init__(
+        self,
+        engine: EngineServer,
+        fallback: Fallback | None = None,
+        router: ConnectionRouter | None = None,
+        initial: bytes = b"",
+        handshakes: int = 0,
+    ) -> None:
         self.engine = engine
         self.fallback = fallback
+        # With --workers: who holds which session; a request for another worker's session moves
+        # the connection there (sio.workers.handoff). ``initial``: what that worker read already.
+        self.router = router
+        self._initial = initial
+        self._handing_over = False  # the request at the head is another worker's: move at a boundary
         self.transport: asyncio.Transport | None = None
         self.remote_address: str | None = None
         self._parser = httptools.HttpRequestParser(self)
@@ -174,7 +196,7 @@ class HttpConnection(asyncio.Protocol):
         self._closing = False
         self._paused = False
         self._verifying = False  # reading is paused while the engine decides on an upgrade
-        self._handshakes = 0  # Engine.IO handshakes made on this connection
+        self._handshakes = handshakes  # Engine.IO handshakes made on this connection (on any worker)
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -183,6 +205,9 @@ class HttpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if isinstance(peer, tuple) else None
         self._timer.arm(HEADER_TIMEOUT)
+        if self._initial:  # handed over by another worker: what it read comes first
+            initial, self._initial = self._initial, b""
+            self._feed(initial)
 
     def data_received(self, data: bytes) -> None:  # noqa: D102
         if self._closing:
@@ -198,7 +223,7 @@ class HttpConnection(asyncio.Protocol):
         start = 0
         self._fed = 0
         while start < size:
-            if len(self._queue) > 1 or self._fed >= HTTP_READ_BUDGET:
+            if not self._handing_over and (len(self._queue) > 1 or self._fed >= HTTP_READ_BUDGET):
                 # A request waits behind the one in progress (its answer resumes us), or this
                 # read had its share of the loop (resumed on the next turn).
                 self._held = data[start:]
@@ -226,6 +251,9 @@ class HttpConnection(asyncio.Protocol):
                 self._fail(400, "Bad Request")
                 return
             if self._closing:
+                return
+            if self._handing_over and not self._in_request:  # at a request boundary: move now
+                self._hand_over(data[start:])
                 return
 
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: D102
@@ -294,13 +322,28 @@ class HttpConnection(asyncio.Protocol):
         self._fed += 1
         exchange = self._make_exchange(_Exchange, body=b"".join(self._body))
         exchange.for_engine = self.engine.handles_path(exchange.path)
-        if exchange.for_engine and not exchange.query.get("sid"):
-            self._handshakes += 1
-            if self._handshakes > MAX_HANDSHAKES_PER_CONNECTION:
-                raise _RequestRefused(429, "Too Many Requests")
+        if exchange.for_engine:
+            sid = exchange.query.get("sid")
+            if not sid:
+                self._handshakes += 1
+                if self._handshakes > MAX_HANDSHAKES_PER_CONNECTION:
+                    raise _RequestRefused(429, "Too Many Requests")
+            elif self.router is not None:
+                exchange.owner = self.router.owner(sid)
+        if self.router is not None:
+            exchange.target = self._url
+            exchange.version = self._parser.get_http_version()
+            if self._handing_over and len(self._queue) >= HTTP_READ_BUDGET:
+                raise _RequestRefused(400, "Bad Request")  # pipelining without end while we move
         self._queue.append(exchange)
         if len(self._queue) == 1:  # nothing in progress: handle it now (else it waits its turn)
-            self._handle(exchange)
+            if exchange.owner is not None:
+                # Another worker's session: the connection moves once parsing reaches the end of a
+                # request (what follows in this read is parsed and moves along; see _feed).
+                exchange.handled = True
+                self._handing_over = True
+            else:
+                self._handle(exchange)
 
     # -- internals ------------------------------------------------------------------
 
@@ -323,6 +366,16 @@ class HttpConnection(asyncio.Protocol):
             head = self._queue[0]
             if head.handled:
                 return  # in progress (its answer schedules this again)
+            if head.owner is not None:  # pipelined behind our requests, for another worker
+                head.handled = True
+                self._handing_over = True
+                held, self._held = self._held, b""
+                if self._in_request:
+                    self._feed(held)  # moves once the request being parsed is complete
+                    self._update_reading()
+                else:
+                    self._hand_over(held)
+                return
             try:
                 self._handle(head)  # an answer given at once is written, and the loop goes on
             except Exception as exc:
@@ -341,6 +394,30 @@ class HttpConnection(asyncio.Protocol):
         if not self._resuming:
             self._resuming = True
             asyncio.get_running_loop().call_soon(self._resume)
+
+    def _hand_over(self, rest: bytes) -> None:
+        """Move the connection to the worker holding the head request's session.
+
+        The requests parsed but not answered go written back, then ``rest`` (read, not parsed).
+        When that worker cannot be reached (it is being restarted), they are answered here
+        instead: its sessions are gone, and the client hears ``Session ID unknown``.
+        """
+        queue = self._queue
+        owner = queue[0].owner
+        assert owner is not None and self.router is not None and self.transport is not None
+        data = b"".join(request_bytes(e.method, e.target, e.version, e.headers, e.body) for e in queue) + rest
+        self._handing_over = False
+        if self.router.hand_over(owner, self.transport, data, self._handshakes):
+            self._queue = []
+            self._closing = True
+            self._timer.cancel()
+            self.transport = None
+            return
+        for exchange in queue:
+            exchange.owner = None
+        queue[0].handled = False
+        self._held = rest + self._held
+        self._schedule_resume()
 
     def _refuse(self, error: BaseException | None) -> None:
         """A request failed in our code: the status it asked for, or a 500 (logged)."""
@@ -461,6 +538,17 @@ class HttpConnection(asyncio.Protocol):
         if not self.engine.handles_path(exchange.path):
             self._fail(404, "Not Found")
             return
+        if self.router is not None:
+            owner = self.router.owner(exchange.query.get("sid") or "")
+            if owner is not None:  # the upgrade of another worker's session: move there
+                data = request_bytes(
+                    exchange.method, self._url, self._parser.get_http_version(), self._headers, b""
+                )
+                assert self.transport is not None
+                if self.router.hand_over(owner, self.transport, data + rest, self._handshakes):
+                    self._closing = True
+                    self.transport = None
+                    return
         try:
             accept = check_websocket_upgrade(exchange.method, exchange.headers)
         except HandshakeError as exc:
@@ -827,10 +915,29 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
 
 
 async def serve(
-    engine: EngineServer, host: str, port: int, *, fallback: Fallback | None = None
+    engine: EngineServer,
+    host: str,
+    port: int,
+    *,
+    fallback: Fallback | None = None,
+    router: ConnectionRouter | None = None,
+    reuse_port: bool = False,
 ) -> asyncio.AbstractServer:
-    """Start listening on the running loop."""
+    """Start listening on the running loop.
+
+    ``router`` (with ``--workers``): requests for other workers' sessions move there, and
+    connections moved here are served too; ``reuse_port``: several processes listen on the port.
+    """
     loop = asyncio.get_running_loop()
+    if router is not None:
+        router.start(
+            lambda initial, handshakes: HttpConnection(engine, fallback, router, initial, handshakes)
+        )
+        engine.router = router
     return await loop.create_server(
-        lambda: HttpConnection(engine, fallback), host, port, backlog=engine.backlog
+        lambda: HttpConnection(engine, fallback, router),
+        host,
+        port,
+        backlog=engine.backlog,
+        reuse_port=reuse_port or None,
     )
