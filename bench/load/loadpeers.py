@@ -43,6 +43,7 @@ class ServerSpec:
     needs_node: bool = False
     src: Path | None = None  # the ``src/`` the server imports sio from (default: this checkout's)
     ready_text: str | None = None  # once listening, wait for this line in its log (all workers up)
+    pinned: bool = True  # on SERVER_CPU; False: free to use every core (the generator's too)
 
 
 def _python(script: str, *args: str) -> tuple[str, ...]:
@@ -93,6 +94,13 @@ SERVERS: dict[str, ServerSpec] = {
             "sio --workers 2 (built-in front end)",
             _python("sio_server.py", "builtin-w2"),
             ready_text="with 2 workers",
+        ),
+        ServerSpec(
+            "sio-w2-free",
+            "sio --workers 2, not pinned (both cores, shared with the generator)",
+            _python("sio_server.py", "builtin-w2"),
+            ready_text="with 2 workers",
+            pinned=False,
         ),
         ServerSpec("floor", "floor: fixed bytes on bare uvloop (not Socket.IO)", _python("floor_server.py")),
         *([_before_spec()] if BEFORE.is_dir() else []),
@@ -167,7 +175,7 @@ class RunningServer:
             stderr=subprocess.STDOUT,
             cwd=ROOT,
             env={**child_env(spec.src), **(extra_env or {})},
-            preexec_fn=pinned(SERVER_CPU),  # the harness is single-threaded
+            preexec_fn=pinned(SERVER_CPU) if spec.pinned else None,  # the harness is single-threaded
         )
         self.pid = self.process.pid
 
@@ -193,10 +201,11 @@ class RunningServer:
     def stop(self) -> None:
         """Kill the server (its sockets are closed by the kernel) and close the log."""
         if self.process.poll() is None:
-            for child in descendants(self.process.pid):  # a supervisor's workers first
+            children = descendants(self.process.pid)  # a supervisor's workers
+            self.process.send_signal(signal.SIGKILL)  # first the supervisor: it restarts nobody
+            for child in children:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child, signal.SIGKILL)
-            self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         self._log.close()
 

@@ -259,9 +259,12 @@ def _workers_scenarios(
         Scenario(
             "workers-echo",
             "--workers 2: echo with acks",
-            "As *echo* (WebSocket), against one process and against `--workers 2`." + note,
+            "As *echo* (WebSocket), against one process and against `--workers 2`."
+            + note
+            + " `sio-w2-free` is the same two workers left free to use both cores, the generator's too: "
+            "the scaling figure, as far as a generator sharing the machine allows.",
             "echo",
-            servers,
+            (*servers, "sio-w2-free"),
             echo,
             _echo_metrics(),
             references=("sio",),

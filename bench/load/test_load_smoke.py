@@ -121,3 +121,19 @@ def test_cluster_scenario_on_a_real_redis(tmp_path: Path) -> None:
             assert result["clients"] == 2 * CLUSTER["clients_per_node"]
             assert result["deliveries"] > 0 and result["deliveries_missing"] == 0, result
             assert result["local_p50_ms"] > 0 and 0 < result["remote_p50_ms"] <= result["remote_p99_ms"]
+
+
+def test_polling_echo_against_two_workers(tmp_path: Path) -> None:
+    """The --workers chain: a supervisor's process tree measured, requests moved between workers counted."""
+    polling = _scenario("workers-polling", {"clients": 4, "payload": 10, "warmup": 0.2, "duration": 0.8})
+    for server in ("sio", "sio-w2"):
+        record = run_once(polling, server, tmp_path)
+        result = record.result
+        assert "error" not in result, f"{server}: {result['error']}"
+        assert result["acks"] > 0 and result["requests_per_ack"] >= 2, result
+        assert _is_reading(result.get("server_cpu_pct")), result
+        if server == "sio":
+            assert result["moved_pct"] == 0.0, result
+        else:  # a connection per request: about half land on the other worker
+            assert 0.0 < result["moved_pct"] < 100.0, result
+        assert record.log_problems == [], record.log_problems

@@ -247,3 +247,19 @@ async def test_the_handshake_limit_of_a_connection_follows_it_to_another_worker(
     status, _, _ = await client.response()
     assert status == 429
     client.close()
+
+
+async def test_a_request_with_two_sids_moves_once_to_the_owner_of_the_last(pair: list[Worker]) -> None:
+    ours, theirs = await handshake(pair[0].port), await handshake(pair[1].port)
+    received = messages_of(pair[0].engine, ours)
+    for port in (pair[0].port, pair[1].port):  # whichever worker reads it first
+        client = await RawClient.connect(port)
+        client.send(
+            f"POST {POLL}&sid={theirs}&sid={ours} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+            "Content-Length: 5\r\n\r\n4last".encode()
+        )
+        status, _, body = await client.response()
+        assert (status, body) == (200, b"ok")
+        assert await received.get() == "last"
+        client.close()
+    assert pair[0].router.handed_over == 0 and pair[1].router.handed_over == 1

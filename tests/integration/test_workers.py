@@ -314,3 +314,20 @@ async def test_two_supervisors_on_one_redis_are_a_four_node_cluster(
     for crowd in crowds:
         await crowd.until("event", lambda events: len([e for e in events if e["name"] == "shouted"]) == 10)
         assert sorted(i for i, _ in crowd.events("shouted")) == list(range(10))
+
+
+async def test_no_worker_outlives_a_killed_supervisor(workers: Any) -> None:
+    server = await workers(2)
+    server.process.kill()  # SIGKILL: no chance to stop anyone
+    await server.process.wait()
+
+    def all_gone() -> bool:
+        for pid in server.pids:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            return False
+        return True
+
+    await wait_until(all_gone, "the workers ended (PR_SET_PDEATHSIG)")

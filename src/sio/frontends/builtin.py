@@ -219,6 +219,8 @@ class HttpConnection(asyncio.Protocol):
 
     def _feed(self, data: bytes) -> None:
         """Parse ``data`` slice by slice until it is all parsed or a request waits (then hold the rest)."""
+        if self.router is not None and not self._queue and not self._in_request and self._move_raw(data):
+            return
         size = len(data)
         start = 0
         self._fed = 0
@@ -394,6 +396,35 @@ class HttpConnection(asyncio.Protocol):
         if not self._resuming:
             self._resuming = True
             asyncio.get_running_loop().call_soon(self._resume)
+
+    def _move_raw(self, data: bytes) -> bool:
+        """At a request boundary, a request line for another worker's session: move the bytes as read.
+
+        (The common case, a client's request on a connection the kernel gave another worker:
+        nothing is parsed here. Anything else, a request line cut or percent-encoded, goes through
+        the parser and moves from there.)
+        """
+        end = data.find(b"\r\n", 0, MAX_HEADER_BYTES)
+        if end < 0:
+            return False
+        _, _, rest = data[:end].partition(b" ")
+        target, _, _ = rest.partition(b" ")
+        path, _, query = target.partition(b"?")
+        # The last sid= field, as parse_query reads it: every worker must find the same owner in
+        # the same bytes, or a request with two sids would move back and forth for ever.
+        at = query.rfind(b"sid=")
+        if at < 0 or (at > 0 and query[at - 1] != 38) or not self.engine.handles_path(path.decode("latin-1")):
+            return False  # (38: "&"; "xsid=", or anything else, goes through the parser)
+        sid = query[at + 4 :].partition(b"&")[0].decode("latin-1")
+        owner = self.router.owner(sid)  # type: ignore[union-attr]
+        if owner is None or self.transport is None:
+            return False
+        if not self.router.hand_over(owner, self.transport, data, self._handshakes):  # type: ignore[union-attr]
+            return False
+        self._closing = True
+        self._timer.cancel()
+        self.transport = None
+        return True
 
     def _hand_over(self, rest: bytes) -> None:
         """Move the connection to the worker holding the head request's session.

@@ -15,6 +15,7 @@ cannot listen stops everything, with one message, and a non-zero exit.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import selectors
@@ -41,6 +42,7 @@ log = logging.getLogger("sio.workers")
 STOP_TIMEOUT = 30.0  # seconds a worker has to close gracefully after SIGTERM
 RESTART_DELAY = 1.0  # seconds before restarting a worker that died within YOUNG seconds of its start
 YOUNG = 5.0
+PR_SET_PDEATHSIG = 1  # prctl(2), Linux
 
 
 def resolve_workers(workers: int | str) -> int:
@@ -168,6 +170,7 @@ class Supervisor:
     def _start(self, index: int) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
@@ -175,6 +178,7 @@ class Supervisor:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
                     signal.signal(sig, signal.SIG_DFL)
                 signal.set_wakeup_fd(-1)
+                _end_with(supervisor)
                 for sock in (self._wake_r, self._wake_w, self.holder):
                     sock.close()
                 os.close(self._status_r)
@@ -279,6 +283,15 @@ class Supervisor:
         self._wake_r.close()
         self._wake_w.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _end_with(supervisor: int) -> None:
+    """In a worker: get SIGTERM when the supervisor dies (even by SIGKILL), so no worker outlives it."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _ignore(signum: int, frame: object) -> None:
