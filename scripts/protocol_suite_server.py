@@ -2,6 +2,7 @@
 
     python scripts/protocol_suite_server.py engine.io   # /engine.io/: an Engine.IO echo server
     python scripts/protocol_suite_server.py socket.io   # /socket.io/: namespaces / and /custom
+    python scripts/protocol_suite_server.py socket.io 2 # the same with --workers 2
 
 Configured as the suites' READMEs say (ping_interval 300 ms, ping_timeout 200 ms,
 max_http_buffer_size 1e6, connect_timeout 1 s, CORS "*"). See ../shared/protocol-suites/.
@@ -51,5 +52,6 @@ def socket_io_server() -> sio.Server:
 
 if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "socket.io"
+    workers = sys.argv[2] if len(sys.argv) > 2 else "1"  # e.g. 2: the suites against --workers 2
     server = engine_io_server() if which == "engine.io" else socket_io_server()
-    server.listen(3000, "127.0.0.1")
+    server.listen(3000, "127.0.0.1", workers=int(workers))
