@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sio.engine import server as engine_server
+from sio.errors import SioError
 from sio.frontends import builtin
 from sio.frontends.asgi import ASGIApp
 from sio.workers.supervisor import resolve_workers, supervise
@@ -42,6 +43,10 @@ class Servable(Protocol):
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class CannotListen(SioError, OSError):
+    """The front end could not listen (the port is in use, the address is not ours, ...)."""
+
+
 async def serve_until_stopped(
     app: Servable,
     host: str,
@@ -60,7 +65,10 @@ async def serve_until_stopped(
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     try:
-        await app.serve(host, port, router=router, reuse_port=reuse_port)
+        try:
+            await app.serve(host, port, router=router, reuse_port=reuse_port)
+        except OSError as exc:
+            raise CannotListen(exc.strerror or str(exc)) from exc
         if on_ready is not None:
             on_ready()
         await stop.wait()

@@ -9,6 +9,7 @@ Garbage on the hand-over stream is refused without harm to the router.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from sio.engine import EngineServer
-from sio.frontends.builtin import MAX_HANDSHAKES_PER_CONNECTION
+from sio.frontends.builtin import MAX_HANDSHAKES_PER_CONNECTION, MAX_PIPELINED_MOVES
 from sio.workers.handoff import ConnectionRouter, handoff_path
 from sio.workers.routing import worker_prefix
 from tests.integration.cluster_bus import wait_until
@@ -39,7 +40,7 @@ class Worker:
 async def pair(tmp_path: Path) -> AsyncIterator[list[Worker]]:
     workers = []
     for index in range(2):
-        engine = EngineServer()
+        engine = EngineServer(max_buffered_bytes=64_000_000)  # room for the large answer below
         engine.sid_prefix = worker_prefix(index, 2)
         router = ConnectionRouter(tmp_path, index, 2)
         server = await engine.serve("127.0.0.1", 0, router=router)
@@ -263,3 +264,82 @@ async def test_a_request_with_two_sids_moves_once_to_the_owner_of_the_last(pair:
         assert await received.get() == "last"
         client.close()
     assert pair[0].router.handed_over == 0 and pair[1].router.handed_over == 1
+
+
+@pytest.mark.parametrize(
+    "query", ["sid={a}&%73id={b}", "sid={b}#&sid={a}"], ids=["percent-encoded", "fragment"]
+)
+async def test_a_sid_only_the_parser_reads_moves_at_most_once(pair: list[Worker], query: str) -> None:
+    # The raw look at the request line and the parser must never disagree for ever: a request the
+    # raw look would route one way and the parser the other moves once and is answered there.
+    ours, theirs = await handshake(pair[0].port), await handshake(pair[1].port)
+    received = messages_of(pair[1].engine, theirs)
+    target = "/engine.io/?EIO=4&transport=polling&" + query.format(a=ours, b=theirs)
+    for port in (pair[0].port, pair[1].port):
+        client = await RawClient.connect(port)
+        client.send(
+            f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n".encode()
+            + b"Content-Length: 3\r\n\r\n4hi"
+        )
+        status, _, body = await client.response()
+        assert (status, body) == (200, b"ok")  # the parser's reading: worker 1's session
+        assert await received.get() == "hi"
+        client.close()
+    assert pair[0].router.handed_over + pair[1].router.handed_over <= 2
+
+
+async def test_an_answer_still_being_written_is_not_lost_by_a_move(pair: list[Worker]) -> None:
+    ours, theirs = await handshake(pair[0].port), await handshake(pair[1].port)
+    received = messages_of(pair[1].engine, theirs)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the answer piles up on our side
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", pair[0].port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=2**26)
+    client = RawClient(reader, writer)
+    client.send(get(ours) + post(theirs, b"4after"))
+    session = pair[0].engine.clients[ours]
+    await wait_until(lambda: session._transport.writable, "the long poll held")  # a GET is held
+    big = "y" * 12_000_000  # more than the kernel's buffers take: most of it waits in the transport
+    session.send(big)
+    status, _, body = await client.response()
+    assert status == 200 and body == b"4" + big.encode()
+    status, _, body = await client.response()
+    assert (status, body) == (200, b"ok")
+    assert await received.get() == "after"
+    client.close()
+
+
+async def test_a_pipeline_alternating_between_workers_is_cut_short(pair: list[Worker]) -> None:
+    ours, theirs = await handshake(pair[0].port), await handshake(pair[1].port)
+    client = await RawClient.connect(pair[0].port)
+    client.send(b"".join(post(sid, b"6") for sid in [theirs, ours] * 30))  # 60 requests, 59 moves
+    answers = 0
+    with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+        while True:
+            status, _, body = await client.response()
+            assert (status, body) == (200, b"ok")
+            answers += 1
+    assert MAX_PIPELINED_MOVES <= answers < 60  # answered in order up to the limit, then closed
+    moves = pair[0].router.handed_over + pair[1].router.handed_over
+    assert moves <= MAX_PIPELINED_MOVES + 2
+    client.close()
+
+
+async def test_a_worker_that_died_after_streams_to_it_opened_leaves_requests_answered_here(
+    pair: list[Worker],
+) -> None:
+    theirs = await handshake(pair[1].port)
+    client = await RawClient.connect(pair[0].port)
+    client.send(post(theirs, b"4first"))  # opens worker 0's stream to worker 1
+    status, _, body = await client.response()
+    assert (status, body) == (200, b"ok")
+    client.close()
+    await pair[1].router.close()  # as when worker 1 dies: its end of the stream closes
+    stream = pair[0].router._out[1]
+    await wait_until(lambda: stream.broken, "worker 0 saw the stream end")
+    client = await RawClient.connect(pair[0].port)
+    client.send(get(theirs))
+    status, _, body = await client.response()  # an answer, not a connection lost in a dead stream
+    assert status == 400 and json.loads(body)["message"] == "Session ID unknown"
+    client.close()

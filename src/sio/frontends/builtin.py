@@ -79,6 +79,10 @@ PARSE_SLICE = 8 * 1024
 # put thousands in one read, and libuv reads a socket up to 32 times per loop turn): the rest waits,
 # unparsed, with reading paused, until other connections had their turn.
 HTTP_READ_BUDGET = 100
+# With --workers: moves of one connection to another worker that carry pipelined requests along
+# (each carries what follows again, so a pipeline alternating between workers costs the square of
+# its length). Beyond this the connection is closed; browsers do not pipeline.
+MAX_PIPELINED_MOVES = 16
 
 Fallback = Callable[[HttpExchange], None]
 
@@ -133,12 +137,14 @@ class HttpConnection(asyncio.Protocol):
     """One client connection: HTTP requests, then possibly a WebSocket."""
 
     __slots__ = (
+        "_arrived_moved",
         "_body",
         "_body_limit",
         "_body_size",
         "_closing",
         "_fed",
         "_handing_over",
+        "_handover_bytes",
         "_handshakes",
         "_header_bytes",
         "_headers",
@@ -148,6 +154,8 @@ class HttpConnection(asyncio.Protocol):
         "_lingering",
         "_parser",
         "_paused",
+        "_pending_move",
+        "_pipelined_moves",
         "_queue",
         "_resuming",
         "_timer",
@@ -167,6 +175,8 @@ class HttpConnection(asyncio.Protocol):
         router: ConnectionRouter | None = None,
         initial: bytes = b"",
         handshakes: int = 0,
+        moved: bool = False,
+        pipelined_moves: int = 0,
     ) -> None:
         self.engine = engine
         self.fallback = fallback
@@ -174,7 +184,16 @@ class HttpConnection(asyncio.Protocol):
         # the connection there (sio.workers.handoff). ``initial``: what that worker read already.
         self.router = router
         self._initial = initial
+        # Moved here by another worker: its first request is answered here whatever its sid says
+        # (every worker finds the same owner in the same bytes; this bounds a disagreement to one hop).
+        self._arrived_moved = moved
         self._handing_over = False  # the request at the head is another worker's: move at a boundary
+        self._handover_bytes = 0  # input parsed while waiting for a request boundary to move at
+        # Moves that carried pipelined requests along (each re-sends what follows: bounded, see
+        # MAX_PIPELINED_MOVES); counted across workers, as the handshakes are.
+        self._pipelined_moves = pipelined_moves
+        # A move waiting for our answers to drain from the transport's buffer: (owner, bytes, if it fails).
+        self._pending_move: tuple[int, bytes, Callable[[], None]] | None = None
         self.transport: asyncio.Transport | None = None
         self.remote_address: str | None = None
         self._parser = httptools.HttpRequestParser(self)
@@ -205,12 +224,22 @@ class HttpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if isinstance(peer, tuple) else None
         self._timer.arm(HEADER_TIMEOUT)
-        if self._initial:  # handed over by another worker: what it read comes first
-            initial, self._initial = self._initial, b""
+        if self._initial:
+            # Handed over by another worker: what it read comes first, fed from the loop (uvloop
+            # starts reading once this returns, whatever we asked: pausing works from there).
+            asyncio.get_running_loop().call_soon(self._feed_initial)
+
+    def _feed_initial(self) -> None:
+        initial, self._initial = self._initial, b""
+        if not self._closing:
             self._feed(initial)
+            self._update_reading()
 
     def data_received(self, data: bytes) -> None:  # noqa: D102
         if self._closing:
+            return
+        if self._initial:  # what the other worker read is not fed yet: this comes after it
+            self._initial += data
             return
         if self._held:  # requests wait already: this is parsed after them
             self._held += data
@@ -239,6 +268,14 @@ class HttpConnection(asyncio.Protocol):
                 return
             chunk = data[start : start + PARSE_SLICE] if start or size > PARSE_SLICE else data
             start += len(chunk)
+            if self._handing_over:
+                self._handover_bytes += len(chunk)
+                if self._handover_bytes > self._body_limit + MAX_HEADER_BYTES:
+                    # Requests without a boundary in sight while we wait to move: a client piling
+                    # up input, not one a server has to keep.
+                    self._abort_queued()
+                    self._close()
+                    return
             try:
                 self._parser.feed_data(chunk)
             except httptools.HttpParserUpgrade as upgrade:
@@ -272,6 +309,12 @@ class HttpConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         """The answers drained: read again (unless requests wait or an upgrade is being decided)."""
         self._paused = False
+        if self._pending_move is not None and self.transport is not None:
+            owner, data, failed = self._pending_move
+            self._pending_move = None
+            self.transport.set_write_buffer_limits()  # back to the defaults
+            self._move(owner, data, failed)
+            return
         self._update_reading()
 
     def _update_reading(self) -> None:
@@ -330,8 +373,9 @@ class HttpConnection(asyncio.Protocol):
                 self._handshakes += 1
                 if self._handshakes > MAX_HANDSHAKES_PER_CONNECTION:
                     raise _RequestRefused(429, "Too Many Requests")
-            elif self.router is not None:
+            elif self.router is not None and not self._arrived_moved:
                 exchange.owner = self.router.owner(sid)
+        self._arrived_moved = False
         if self.router is not None:
             exchange.target = self._url
             exchange.version = self._parser.get_http_version()
@@ -374,6 +418,8 @@ class HttpConnection(asyncio.Protocol):
                 held, self._held = self._held, b""
                 if self._in_request:
                     self._feed(held)  # moves once the request being parsed is complete
+                    if self._in_request and not self._closing and not self._timer.armed:
+                        self._timer.arm(HEADER_TIMEOUT)  # the rest of the request is the client's again
                     self._update_reading()
                 else:
                     self._hand_over(held)
@@ -404,27 +450,55 @@ class HttpConnection(asyncio.Protocol):
         nothing is parsed here. Anything else, a request line cut or percent-encoded, goes through
         the parser and moves from there.)
         """
+        if self._arrived_moved or self.transport is None or self.transport.get_write_buffer_size():
+            return False  # (answers of ours still in the buffer: the parsed path waits for them)
         end = data.find(b"\r\n", 0, MAX_HEADER_BYTES)
         if end < 0:
             return False
         _, _, rest = data[:end].partition(b" ")
         target, _, _ = rest.partition(b" ")
+        if b"%" in target or b"+" in target or b"#" in target:
+            return False  # decoding to do: the parser's reading of the query decides
         path, _, query = target.partition(b"?")
         # The last sid= field, as parse_query reads it: every worker must find the same owner in
-        # the same bytes, or a request with two sids would move back and forth for ever.
+        # the same bytes, or a request with two sids would move back and forth.
         at = query.rfind(b"sid=")
         if at < 0 or (at > 0 and query[at - 1] != 38) or not self.engine.handles_path(path.decode("latin-1")):
             return False  # (38: "&"; "xsid=", or anything else, goes through the parser)
         sid = query[at + 4 :].partition(b"&")[0].decode("latin-1")
         owner = self.router.owner(sid)  # type: ignore[union-attr]
-        if owner is None or self.transport is None:
+        if owner is None:
             return False
         if not self.router.hand_over(owner, self.transport, data, self._handshakes):  # type: ignore[union-attr]
             return False
+        self._moved_away()
+        return True
+
+    def _moved_away(self) -> None:
+        """The connection is another worker's now: this protocol object is done."""
+        self._queue = []
         self._closing = True
         self._timer.cancel()
         self.transport = None
-        return True
+
+    def _move(self, owner: int, data: bytes, failed: Callable[[], None]) -> None:
+        """Send the connection and ``data`` to worker ``owner`` once our answers left the buffer.
+
+        (An answer still in the transport's buffer would be lost with it.) ``failed`` runs when
+        that worker cannot be reached.
+        """
+        transport = self.transport
+        assert transport is not None and self.router is not None
+        if transport.get_write_buffer_size():
+            self._pending_move = (owner, data, failed)
+            transport.pause_reading()
+            transport.set_write_buffer_limits(high=0)  # resume_writing once it is all written
+            self._timer.arm(self.engine.close_timeout)  # a peer that never reads: aborted then
+            return
+        if self.router.hand_over(owner, transport, data, self._handshakes, self._pipelined_moves):
+            self._moved_away()
+        else:
+            failed()
 
     def _hand_over(self, rest: bytes) -> None:
         """Move the connection to the worker holding the head request's session.
@@ -435,20 +509,28 @@ class HttpConnection(asyncio.Protocol):
         """
         queue = self._queue
         owner = queue[0].owner
-        assert owner is not None and self.router is not None and self.transport is not None
+        assert owner is not None
         data = b"".join(request_bytes(e.method, e.target, e.version, e.headers, e.body) for e in queue) + rest
         self._handing_over = False
-        if self.router.hand_over(owner, self.transport, data, self._handshakes):
-            self._queue = []
-            self._closing = True
-            self._timer.cancel()
-            self.transport = None
-            return
-        for exchange in queue:
-            exchange.owner = None
-        queue[0].handled = False
-        self._held = rest + self._held
-        self._schedule_resume()
+        self._handover_bytes = 0
+        if len(queue) > 1 or rest:
+            self._pipelined_moves += 1
+            if self._pipelined_moves > MAX_PIPELINED_MOVES:
+                # Requests for sessions of alternating workers, pipelined: each move would carry
+                # the rest along again. No browser does this; the connection is closed.
+                self._abort_queued()
+                self._close()
+                return
+
+        def failed() -> None:
+            for exchange in queue:
+                if exchange.owner == owner:
+                    exchange.owner = None
+            queue[0].handled = False
+            self._held = rest + self._held
+            self._schedule_resume()
+
+        self._move(owner, data, failed)
 
     def _refuse(self, error: BaseException | None) -> None:
         """A request failed in our code: the status it asked for, or a 500 (logged)."""
@@ -547,7 +629,11 @@ class HttpConnection(asyncio.Protocol):
             exchange.aborted()
 
     def _on_timeout(self) -> None:
-        if self._closing and not self._lingering:  # a close that did not end in time
+        if self._pending_move is not None:  # our answers never drained: the peer does not read
+            self._pending_move = None
+            self._abort_queued()
+            self._close()
+        elif self._closing and not self._lingering:  # a close that did not end in time
             if self.transport is not None:
                 self.transport.abort()
         elif self._lingering:
@@ -569,17 +655,19 @@ class HttpConnection(asyncio.Protocol):
         if not self.engine.handles_path(exchange.path):
             self._fail(404, "Not Found")
             return
-        if self.router is not None:
+        owner = None
+        if self.router is not None and not self._arrived_moved:
             owner = self.router.owner(exchange.query.get("sid") or "")
-            if owner is not None:  # the upgrade of another worker's session: move there
-                data = request_bytes(
-                    exchange.method, self._url, self._parser.get_http_version(), self._headers, b""
-                )
-                assert self.transport is not None
-                if self.router.hand_over(owner, self.transport, data + rest, self._handshakes):
-                    self._closing = True
-                    self.transport = None
-                    return
+        self._arrived_moved = False
+        if owner is not None:  # the upgrade of another worker's session: move there
+            data = request_bytes(
+                exchange.method, self._url, self._parser.get_http_version(), self._headers, b""
+            )
+            self._move(owner, data + rest, lambda: self._upgrade_here(exchange, rest))
+            return
+        self._upgrade_here(exchange, rest)
+
+    def _upgrade_here(self, exchange: _Exchange, rest: bytes) -> None:
         try:
             accept = check_websocket_upgrade(exchange.method, exchange.headers)
         except HandshakeError as exc:
@@ -962,7 +1050,10 @@ async def serve(
     loop = asyncio.get_running_loop()
     if router is not None:
         router.start(
-            lambda initial, handshakes: HttpConnection(engine, fallback, router, initial, handshakes)
+            lambda initial, handshakes, moves: HttpConnection(
+                engine, fallback, router, initial, handshakes, moved=True, pipelined_moves=moves
+            ),
+            max_frame=4 * engine.max_http_buffer_size + 4 * MAX_HEADER_BYTES + PARSE_SLICE,
         )
         engine.router = router
     return await loop.create_server(

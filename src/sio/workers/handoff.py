@@ -11,8 +11,9 @@ straight between the client and it. A keep-alive connection whose next request i
 third worker's session moves again, so a connection pool shared by two tabs stays correct.
 
 Wire format on the Unix socket (one stream per pair of workers, sender to receiver): frames of
-a 4-byte big-endian length, then the kind (``C``: a connection), the Engine.IO handshakes the
-connection made so far (2 bytes: its per-connection limit follows it) and the bytes to feed it;
+a 4-byte big-endian length, then the kind (``C``: a connection), two counters of the connection
+that follow it from worker to worker (2 bytes each: the Engine.IO handshakes it made, the moves it
+made carrying pipelined requests) and the bytes to feed it;
 the descriptor travels with the first byte of its frame, so descriptors and frames pair up in order.
 """
 
@@ -35,16 +36,20 @@ __all__ = ["ConnectionRouter", "handoff_path"]
 log = logging.getLogger("sio.workers")
 
 _LENGTH = struct.Struct(">I")
-_HANDSHAKES = struct.Struct(">H")
+_COUNTERS = struct.Struct(">HH")  # handshakes, pipelined moves
 KIND_CONNECTION = b"C"
-_HEADER = 1 + _HANDSHAKES.size  # kind, handshakes
-# A frame carries at most a few requests (each under max_http_buffer_size) and a parse slice of
-# unparsed input; larger means a broken peer.
-MAX_FRAME = 512 * 1024 * 1024
+_HEADER = 1 + _COUNTERS.size
+# A frame carries what one connection had read: a few requests (the front end bounds what it parses
+# while waiting to move) and unparsed input; larger means a broken peer. ``start`` sets the limit
+# from the engine's max_http_buffer_size; this is the default.
+MAX_FRAME = 16 * 1024 * 1024
+# Connections waiting to be written to one other worker: beyond this, that worker is stalled and
+# requests for it are answered here instead (with its sessions unknown).
+MAX_QUEUED = 1024
 _RECV_BYTES = 256 * 1024
 _RECV_FDS = 64
 
-ProtocolFactory = Callable[[bytes, int], asyncio.Protocol]  # (bytes read, handshakes made)
+ProtocolFactory = Callable[[bytes, int, int], asyncio.Protocol]  # (bytes read, handshakes, pipelined moves)
 
 
 def handoff_path(directory: str | os.PathLike[str], index: int) -> Path:
@@ -62,6 +67,19 @@ class _Outgoing:
         self.queue: collections.deque[list[object]] = collections.deque()
         self.waiting = False  # registered for writability
         self.broken = False
+        # The other side never writes: readable means it closed (the worker died). Seen at once,
+        # so the next request for that worker is answered here rather than lost in a dead stream.
+        loop.add_reader(sock.fileno(), self._on_readable)
+
+    def _on_readable(self) -> None:
+        try:
+            data = self.sock.recv(1)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
 
     def send(self, frame: bytes, fd: int) -> None:
         self.queue.append([memoryview(frame), fd])
@@ -82,6 +100,8 @@ class _Outgoing:
                 log.warning("lost the hand-over connection to a worker: %s", exc)
                 self.close()
                 return
+            if sent <= 0:
+                continue
             if fd >= 0:  # the descriptor went with these bytes: ours is no longer needed
                 os.close(fd)
                 item[1] = -1
@@ -100,7 +120,10 @@ class _Outgoing:
 
     def close(self) -> None:
         """Drop the stream; descriptors not sent yet are closed (those clients are lost)."""
+        if self.broken:
+            return
         self.broken = True
+        self.loop.remove_reader(self.sock.fileno())
         if self.waiting:
             self.loop.remove_writer(self.sock.fileno())
             self.waiting = False
@@ -141,7 +164,7 @@ class _Incoming:
         self.buffer += data
         while len(self.buffer) >= _LENGTH.size:
             (size,) = _LENGTH.unpack_from(self.buffer)
-            if size > MAX_FRAME or size < 1:
+            if size > self.router.max_frame or size < 1:
                 log.error("a hand-over frame of %d bytes: closing that stream", size)
                 self.close()
                 return
@@ -154,8 +177,8 @@ class _Incoming:
                 log.error("a hand-over frame without its connection: closing that stream")
                 self.close()
                 return
-            (handshakes,) = _HANDSHAKES.unpack_from(frame, 1)
-            self.router._adopt(self.fds.popleft(), frame[_HEADER:], handshakes)
+            handshakes, moves = _COUNTERS.unpack_from(frame, 1)
+            self.router._adopt(self.fds.popleft(), frame[_HEADER:], handshakes, moves)
 
     def close(self) -> None:
         with contextlib.suppress(ValueError, OSError):
@@ -178,6 +201,7 @@ class ConnectionRouter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: socket.socket | None = None
         self._factory: ProtocolFactory | None = None
+        self.max_frame = MAX_FRAME
         self._out: dict[int, _Outgoing] = {}
         self._incoming: set[_Incoming] = set()
         self._tasks: set[asyncio.Task[object]] = set()
@@ -193,13 +217,15 @@ class ConnectionRouter:
         index = owner_of(sid, self.count)
         return None if index == self.index else index
 
-    def start(self, factory: ProtocolFactory) -> None:
+    def start(self, factory: ProtocolFactory, max_frame: int = MAX_FRAME) -> None:
         """Receive connections on the running loop.
 
-        ``factory(bytes_read, handshakes)`` makes the protocol of each connection handed over.
+        ``factory(bytes_read, handshakes, pipelined_moves)`` makes the protocol of each connection
+        handed over.
         """
         self._loop = asyncio.get_running_loop()
         self._factory = factory
+        self.max_frame = max_frame
         path = handoff_path(self.directory, self.index)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # left by the worker this one replaces
@@ -210,10 +236,13 @@ class ConnectionRouter:
         self._listener = listener
         self._loop.add_reader(listener.fileno(), self._accept)
 
-    def hand_over(self, index: int, transport: asyncio.Transport, data: bytes, handshakes: int = 0) -> bool:
+    def hand_over(
+        self, index: int, transport: asyncio.Transport, data: bytes, handshakes: int = 0, moves: int = 0
+    ) -> bool:
         """Send ``transport``'s connection and ``data`` (read from it) to worker ``index``.
 
-        ``handshakes``: how many the connection made so far (its limit holds across workers).
+        ``handshakes`` and ``moves`` (those carrying pipelined requests): the connection's counters,
+        whose limits hold across workers.
 
         Returns False, with nothing done, when that worker cannot be reached (it died and is
         being restarted): the request is then answered here. Otherwise the connection is the
@@ -221,12 +250,16 @@ class ConnectionRouter:
         """
         out = self._outgoing(index)
         sock = transport.get_extra_info("socket")
-        if out is None or sock is None:
+        if out is None or sock is None or len(out.queue) >= MAX_QUEUED:
+            return False
+        try:
+            fd = os.dup(sock.fileno())  # ours until sent: the transport's own is closed now
+        except OSError as exc:  # out of descriptors: answered here
+            log.warning("cannot hand a connection over: %s", exc)
             return False
         transport.pause_reading()
-        fd = os.dup(sock.fileno())  # ours until sent: the transport's own is closed now
         transport.abort()
-        header = KIND_CONNECTION + _HANDSHAKES.pack(min(handshakes, 0xFFFF))
+        header = KIND_CONNECTION + _COUNTERS.pack(min(handshakes, 0xFFFF), min(moves, 0xFFFF))
         out.send(_LENGTH.pack(len(header) + len(data)) + header + data, fd)
         self.handed_over += 1
         return True
@@ -260,7 +293,7 @@ class ConnectionRouter:
             sock.setblocking(False)
             self._incoming.add(_Incoming(self, sock))
 
-    def _adopt(self, fd: int, data: bytes, handshakes: int) -> None:
+    def _adopt(self, fd: int, data: bytes, handshakes: int, moves: int) -> None:
         """A connection handed to this worker: serve it as if accepted here, ``data`` read first."""
         try:
             sock = socket.socket(fileno=fd)
@@ -271,7 +304,7 @@ class ConnectionRouter:
         sock.setblocking(False)
         assert self._factory is not None
         factory = self._factory
-        task = self.loop.create_task(self._connect(sock, lambda: factory(data, handshakes)))
+        task = self.loop.create_task(self._connect(sock, lambda: factory(data, handshakes, moves)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self.adopted += 1

@@ -43,6 +43,7 @@ STOP_TIMEOUT = 30.0  # seconds a worker has to close gracefully after SIGTERM
 RESTART_DELAY = 1.0  # seconds before restarting a worker that died within YOUNG seconds of its start
 YOUNG = 5.0
 PR_SET_PDEATHSIG = 1  # prctl(2), Linux
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD)
 
 
 def resolve_workers(workers: int | str) -> int:
@@ -117,9 +118,7 @@ class Supervisor:
         for sock in (self._wake_r, self._wake_w):
             sock.setblocking(False)
         os.set_blocking(self._status_r, False)
-        previous = {
-            sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD)
-        }
+        previous = {sig: signal.signal(sig, _ignore) for sig in _SIGNALS}
         previous_wakeup = signal.set_wakeup_fd(self._wake_w.fileno())
         selector = selectors.DefaultSelector()
         selector.register(self._wake_r, selectors.EVENT_READ)
@@ -171,13 +170,17 @@ class Supervisor:
         sys.stdout.flush()
         sys.stderr.flush()
         supervisor = os.getpid()
+        # Blocked across the fork: a signal for the new worker before it reset the supervisor's
+        # handlers would be swallowed by them (and written to the supervisor's wakeup socket).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
             try:
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+                for sig in _SIGNALS:
                     signal.signal(sig, signal.SIG_DFL)
                 signal.set_wakeup_fd(-1)
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                 _end_with(supervisor)
                 for sock in (self._wake_r, self._wake_w, self.holder):
                     sock.close()
@@ -192,6 +195,7 @@ class Supervisor:
                     sys.stdout.flush()
                     sys.stderr.flush()
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.workers[pid] = _Worker(index, pid, time.monotonic())
         return pid
 
@@ -247,10 +251,10 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            self._read_status()  # its last words (ready, failed) count before its death does
             worker = self.workers.pop(pid, None)
             if worker is None:
                 continue
-            self._read_status()  # its last words, if any, come before its death is handled
             code = os.waitstatus_to_exitcode(status)
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
             if self.stopping:

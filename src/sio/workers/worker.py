@@ -56,7 +56,7 @@ def run_worker(
     """
     import uvloop
 
-    from sio.runner import serve_until_stopped
+    from sio.runner import CannotListen, serve_until_stopped
 
     tag_logs(index)
     engine: Any = getattr(app, "engine", app)  # a sio.Server, or an EngineServer alone
@@ -70,8 +70,8 @@ def run_worker(
 
     try:
         uvloop.run(serve_until_stopped(app, host, port, router=router, reuse_port=True, on_ready=ready))
-    except OSError as exc:
-        report(status, f"failed {index} {exc.strerror or exc}")
+    except CannotListen as exc:
+        report(status, f"failed {index} {exc}")
         return EXIT_CANNOT_SERVE
     return 0
 
