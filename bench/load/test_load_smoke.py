@@ -130,7 +130,9 @@ def test_polling_echo_against_two_workers(tmp_path: Path) -> None:
         record = run_once(polling, server, tmp_path)
         result = record.result
         assert "error" not in result, f"{server}: {result['error']}"
-        assert result["acks"] > 0 and result["requests_per_ack"] >= 2, result
+        assert result["acks"] > 0 and result["requests_per_ack"] > 1.5, (
+            result
+        )  # a POST and a GET each (the window cuts some)
         assert _is_reading(result.get("server_cpu_pct")), result
         if server == "sio":
             assert result["moved_pct"] == 0.0, result
