@@ -12,8 +12,11 @@ with ``npm ci`` into bench/load/node/node_modules)::
 
 Scenarios: echo, latency, broadcast, storm, idle, asgi-echo, asgi-broadcast; the floods (one
 attacker next to a bystander, bench/load/floods.py): flood-ping, flood-acks, flood-pipeline,
-flood-handshakes, flood-burst, heartbeat; scale (19,000 idle sessions at the default heartbeat).
+flood-handshakes, flood-burst, heartbeat; scale (19,000 idle sessions at the default heartbeat);
+the cluster ones (cluster, cluster-sharded: two nodes on a redis-server); the --workers ones
+(workers-echo, workers-broadcast, workers-polling, workers-polling-keepalive).
 Servers: sio, node, psio-uvicorn, psio-aiohttp, sio-asgi, floor (idle only: the least a ping costs),
+sio-w2 (--workers 2, pinned to the server's core), sio-w2-free (the same, free to use both cores),
 and sio-before when SIO_BEFORE names another checkout with a built .venv (floods: before and after
 in the same run)::
 
