@@ -100,8 +100,9 @@ class _Outgoing:
                 log.warning("lost the hand-over connection to a worker: %s", exc)
                 self.close()
                 return
-            if sent <= 0:
-                continue
+            if sent <= 0:  # (not for a non-empty write on a stream: wait for writability, not spin)
+                self._wait()
+                return
             if fd >= 0:  # the descriptor went with these bytes: ours is no longer needed
                 os.close(fd)
                 item[1] = -1

@@ -137,7 +137,11 @@ class Supervisor:
                     timeout = None
                 for key, _ in selector.select(timeout):
                     if key.fileobj is self._wake_r:
-                        for number in self._wake_r.recv(256):
+                        try:
+                            numbers = self._wake_r.recv(256)
+                        except (BlockingIOError, InterruptedError):
+                            numbers = b""
+                        for number in numbers:
                             if number in (signal.SIGINT, signal.SIGTERM) and not self.stopping:
                                 log.info(
                                     "stopping %d workers (%s)", len(self.workers), signal.Signals(number).name
