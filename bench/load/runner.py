@@ -288,7 +288,7 @@ def _workers_scenarios(
             "until the ack), every request on a new TCP connection as the official client does in "
             "Node: with 2 workers about half land on the other worker and are moved (SCM_RIGHTS)." + note,
             "polling-echo",
-            (*servers, "node"),
+            (*servers, "sio-w2-free", "node"),
             {**polling, "fresh": True},
             polling_metrics,
             references=("sio",),
