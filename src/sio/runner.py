@@ -2,8 +2,9 @@
 
 The engine imports no front end (docs/architecture.md, "Layers"): ``EngineServer.serve`` /
 ``listen`` / ``asgi_app`` and ``sio.Server.listen`` / ``asgi_app`` go through the
-:class:`~sio.engine.server.FrontEnds` this module installs when ``sio`` is imported. The worker
-processes of ``--workers`` will start servers through here too.
+:class:`~sio.engine.server.FrontEnds` this module installs when ``sio`` is imported. ``listen``
+with several workers hands over to :mod:`sio.workers`, whose worker processes serve through
+:func:`serve_until_stopped` too.
 """
 
 from __future__ import annotations
