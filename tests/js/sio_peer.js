@@ -7,7 +7,9 @@ const { Manager } = require("socket.io-client");
 const readline = require("readline");
 
 const [url, optionsJson] = process.argv.slice(2);
-const manager = new Manager(url, { reconnection: false, ...JSON.parse(optionsJson || "{}") });
+const options = JSON.parse(optionsJson || "{}");
+if (options.parser === "msgpack") options.parser = require("socket.io-msgpack-parser"); // the official one
+const manager = new Manager(url, { reconnection: false, ...options });
 const sockets = new Map(); // namespace -> socket
 const replies = new Map(); // "nsp event" -> "echo" | "none" | [values]
 

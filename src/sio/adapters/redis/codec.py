@@ -1,9 +1,7 @@
 """Messages on Redis as Node's adapters write them: msgpack as notepack.io 3 does, or JSON.
 
-- msgpack: str as msgpack ``str``, bytes as ``bin`` (notepack's Buffers), maps with str keys.
-  What notepack writes that Python has no value for is mapped as Node's socket.io would send it
-  on to a client: a ``Date`` (ext type -1, a timestamp) becomes the ISO string
-  ``JSON.stringify`` gives (``2026-12-01T16:10:47.123Z``).
+- msgpack: as notepack.io writes and reads it (:mod:`sio.notepack`: bytes as ``bin``, a ``Date``
+  as the ISO string ``JSON.stringify`` gives, ``undefined`` as None).
 - JSON: requests and responses without binary (a message starting with ``{``).
 
 :func:`decode` tells them apart by the first byte, as Node's adapter does.
@@ -11,22 +9,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-import msgpack
 import orjson
 
-__all__ = ["decode", "decode_json", "encode_json", "encode_msgpack"]
+from sio import notepack
 
-_packer = msgpack.Packer(use_bin_type=True, strict_types=False, datetime=False)
-# The three headers a msgpack timestamp (ext -1) can have: a cheap test before a walk.
-_TIMESTAMP_HEADERS = (b"\xd6\xff", b"\xd7\xff", b"\xc7\x0c\xff")
+__all__ = ["decode", "decode_json", "encode_json", "encode_msgpack"]
 
 
 def encode_msgpack(value: Any) -> bytes:
     """msgpack as notepack.io decodes it (bytes-like as ``bin``)."""
-    return _packer.pack(value)  # type: ignore[no-any-return]
+    return notepack.pack(value)
 
 
 def encode_json(value: Any) -> bytes:
@@ -34,30 +28,9 @@ def encode_json(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
-def _js_date(timestamp: msgpack.Timestamp) -> str:
-    moment = datetime.fromtimestamp(timestamp.seconds, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{timestamp.nanoseconds // 1_000_000:03d}Z"
-
-
-def _dates_to_strings(value: Any) -> Any:
-    if isinstance(value, msgpack.Timestamp):
-        return _js_date(value)
-    if isinstance(value, list):
-        return [_dates_to_strings(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _dates_to_strings(item) for key, item in value.items()}
-    return value
-
-
 def decode_msgpack(wire: bytes) -> Any:
     """Decode msgpack (raises ValueError for bytes that are not one msgpack value)."""
-    try:
-        value = msgpack.unpackb(wire, raw=False, strict_map_key=False)
-    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as exc:
-        raise ValueError(f"not msgpack: {exc}") from None
-    if any(header in wire for header in _TIMESTAMP_HEADERS):
-        value = _dates_to_strings(value)
-    return value
+    return notepack.unpack(wire)
 
 
 def decode_json(wire: bytes) -> Any:
