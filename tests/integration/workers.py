@@ -134,13 +134,17 @@ class Crowd:
 
     async def call(self, name: str, *args: Any, to: list[int] | None = None) -> dict[int, list[Any]]:
         """Emit ``name`` with an ack from each socket (or those in ``to``); their answers, by index."""
-        ref = next(self._refs)
-        self.node.command("call", ref=ref, name=name, args=list(args), to=to)
-        event = await self.node.expect("acks", ref=ref)
-        answers = {int(i): answer for i, answer in event["answers"].items()}
+        answers = await self.call_raw(name, *args, to=to)
         failed = {i: a for i, a in answers.items() if "error" in a}
         assert not failed, f"acks failed: {failed}"
         return {i: a["args"] for i, a in answers.items()}
+
+    async def call_raw(self, name: str, *args: Any, to: list[int] | None = None) -> dict[int, dict[str, Any]]:
+        """As :meth:`call`, each answer as ``{"args": [...]}`` or ``{"error": "..."}`` (ack timeout)."""
+        ref = next(self._refs)
+        self.node.command("call", ref=ref, name=name, args=list(args), to=to)
+        event = await self.node.expect("acks", ref=ref)
+        return {int(i): answer for i, answer in event["answers"].items()}
 
     def emit(self, name: str, *args: Any, to: list[int] | None = None) -> None:
         """Emit without ack."""
