@@ -172,14 +172,15 @@ class _Incoming:
             end = _LENGTH.size + size
             if len(self.buffer) < end:
                 return
-            frame = bytes(self.buffer[_LENGTH.size : end])
-            del self.buffer[:end]
-            if frame[:1] != KIND_CONNECTION or len(frame) < _HEADER or not self.fds:
+            start = _LENGTH.size
+            if self.buffer[start : start + 1] != KIND_CONNECTION or size < _HEADER or not self.fds:
                 log.error("a hand-over frame without its connection: closing that stream")
                 self.close()
                 return
-            handshakes, moves = _COUNTERS.unpack_from(frame, 1)
-            self.router._adopt(self.fds.popleft(), frame[_HEADER:], handshakes, moves)
+            handshakes, moves = _COUNTERS.unpack_from(self.buffer, start + 1)
+            data = bytes(self.buffer[start + _HEADER : end])  # the one copy of what the client sent
+            del self.buffer[:end]
+            self.router._adopt(self.fds.popleft(), data, handshakes, moves)
 
     def close(self) -> None:
         with contextlib.suppress(ValueError, OSError):
