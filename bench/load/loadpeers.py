@@ -44,6 +44,7 @@ class ServerSpec:
     src: Path | None = None  # the ``src/`` the server imports sio from (default: this checkout's)
     ready_text: str | None = None  # once listening, wait for this line in its log (all workers up)
     pinned: bool = True  # on SERVER_CPU; False: free to use every core (the generator's too)
+    env: tuple[tuple[str, str], ...] = ()  # set for the server process (a feature turned on)
 
 
 def _python(script: str, *args: str) -> tuple[str, ...]:
@@ -101,6 +102,19 @@ SERVERS: dict[str, ServerSpec] = {
             _python("sio_server.py", "builtin-w2"),
             ready_text="with 2 workers",
             pinned=False,
+        ),
+        ServerSpec(
+            "sio-recovery",
+            "sio with connection state recovery (built-in front end)",
+            _python("sio_server.py", "builtin"),
+            env=(("BENCH_RECOVERY", "1"),),
+        ),
+        ServerSpec(
+            "node-recovery",
+            "Node socket.io 4.8 with connectionStateRecovery",
+            ("node", str(NODE_DIR / "server.js")),
+            True,
+            env=(("BENCH_RECOVERY", "1"),),
         ),
         ServerSpec("floor", "floor: fixed bytes on bare uvloop (not Socket.IO)", _python("floor_server.py")),
         *([_before_spec()] if BEFORE.is_dir() else []),
@@ -174,7 +188,7 @@ class RunningServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
-            env={**child_env(spec.src), **(extra_env or {})},
+            env={**child_env(spec.src), **dict(spec.env), **(extra_env or {})},
             preexec_fn=pinned(SERVER_CPU) if spec.pinned else None,  # the harness is single-threaded
         )
         self.pid = self.process.pid

@@ -307,6 +307,60 @@ def _workers_scenarios(
     ]
 
 
+def _recovery_scenarios(echo: dict[str, Any], broadcast: dict[str, Any]) -> list[Scenario]:
+    servers = ("sio", "sio-recovery", "node", "node-recovery")
+    note = (
+        " `-recovery`: `connection_state_recovery=True` (Node: `connectionStateRecovery: {}`), the "
+        "defaults (2 minutes kept; sio's buffer at most 10,000 packets / 16 MiB per namespace)."
+    )
+    return [
+        Scenario(
+            "recovery-echo",
+            "Connection state recovery: echo with acks",
+            "As *echo*, recovery off and on. Acked events are never kept (an ack cannot be replayed), "
+            "so this is the cost recovery puts on every connection's ordinary traffic." + note,
+            "echo",
+            servers,
+            echo,
+            _echo_metrics(),
+            references=("node-recovery",),
+        ),
+        Scenario(
+            "recovery-broadcast",
+            "Connection state recovery: broadcast",
+            "As *broadcast*, recovery off and on: each broadcast gets an offset appended and is kept." + note,
+            "broadcast",
+            servers,
+            broadcast,
+            _broadcast_metrics(),
+            references=("node-recovery",),
+            ops_key="deliveries",
+        ),
+        Scenario(
+            "recovery-buffer",
+            "Connection state recovery: memory of the packet buffer",
+            "10 clients; one asks for 1,000 broadcasts per second (~100-byte string) for 2 minutes "
+            "(Node's default window). Server RSS after connecting and every 10 s: what the kept packets "
+            "cost. Node's in-memory adapter keeps every packet of the window (it sweeps once a minute); "
+            "sio keeps at most 10,000 per namespace." + note,
+            "paced-broadcast",
+            servers,
+            {"clients": 10, "rate": 1000, "payload": 100, "duration": 120.0, "sample_every": 10.0},
+            (
+                Metric("rss_growth_mb", "RSS growth MB", False, 1, ratio=True),
+                Metric("rss_peak_mb", "RSS peak MB", False, 1),
+                Metric("rss_half_mb", "RSS at half time MB", False, 1),
+                Metric("broadcasts_per_s", "broadcasts/s", True),
+                Metric("server_us_per_broadcast", "server CPU µs/broadcast", False, 2, ratio=True),
+                Metric("deliveries_missing", "deliveries missing", False),
+            ),
+            references=("node-recovery",),
+            timeout=300.0,
+            ops_key="broadcasts",
+        ),
+    ]
+
+
 def _scale_scenario(n: Callable[[int], int]) -> Scenario:
     count = n(19_000)
     return Scenario(
@@ -452,6 +506,7 @@ def scenarios(duration: float = 5.0, scale: float = 1.0) -> dict[str, Scenario]:
         _scale_scenario(n),
         *_cluster_scenarios(n, duration),
         *_workers_scenarios(n, echo, broadcast, duration),
+        *_recovery_scenarios(echo, broadcast),
     ]
     return {s.name: s for s in items}
 

@@ -299,6 +299,73 @@ async def run_broadcast(
     }
 
 
+# -- paced broadcasts: what a server keeps over time (connection state recovery's buffer) ----
+
+
+async def run_paced_broadcast(
+    target: Target,
+    *,
+    clients: int = 10,
+    rate: int = 1000,
+    payload: int = 100,
+    duration: float = 120.0,
+    sample_every: float = 10.0,
+    concurrency: int = 10,
+) -> dict[str, Any]:
+    """One client asks for ``rate`` ``bcast`` per second for ``duration`` seconds; RSS is sampled.
+
+    The server's resident memory after the clients connected, then every ``sample_every``
+    seconds: with recovery on it is where the kept packets show.
+    """
+    text = json.dumps(payload_text(payload))
+    conns = await connect_many(
+        target, clients, lambda: BroadcastClient(target.request, target.health), concurrency
+    )
+    if not conns:
+        raise ClientError("no client connected")
+    run = BroadcastRun(conns[0], client_frame(f'42["bcast",{text}]'), len(conns), 1)
+    for client in conns:
+        client.run = run  # counts deliveries; run.running stays False: no window pump
+    rss_start = rss_kib(target.server_pid)
+    samples: list[int] = []
+    usage_window = Window(target.server_pid)
+    usage_window.start()
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    tick = 0.01  # a batch every 10 ms
+    per_tick = rate * tick
+    owed = 0.0
+    next_sample = begin + sample_every
+    while (now := loop.time()) < begin + duration:
+        owed += per_tick
+        batch = int(owed)
+        owed -= batch
+        if batch:
+            run.sender.transport.write(run.frame * batch)
+            run.sent += batch
+        if now >= next_sample:
+            samples.append(rss_kib(target.server_pid))
+            next_sample += sample_every
+        await asyncio.sleep(max(0.0, begin + (run.sent / rate) - loop.time()) or tick)
+    usage = usage_window.stop()
+    rss_end = rss_kib(target.server_pid)
+    await _wait_until(lambda: run.delivered >= run.sent * run.receivers, DRAIN_TIMEOUT)
+    return {
+        "clients": len(conns),
+        "broadcasts": run.sent,
+        "broadcasts_per_s": run.sent / usage.wall,
+        "deliveries_missing": run.sent * run.receivers - run.delivered,
+        "rss_start_mb": rss_start / 1024,
+        "rss_end_mb": rss_end / 1024,
+        "rss_peak_mb": max([rss_end, *samples]) / 1024,
+        "rss_growth_mb": (max([rss_end, *samples]) - rss_start) / 1024,
+        "rss_samples_mb": " ".join(f"{v / 1024:.0f}" for v in samples),  # in the JSON record
+        "rss_half_mb": samples[len(samples) // 2 - 1] / 1024 if len(samples) >= 2 else float("nan"),
+        "server_us_per_broadcast": usage.server_cpu / run.sent * 1e6 if run.sent else float("nan"),
+        **usage.as_dict(),
+    }
+
+
 # -- cluster: two nodes on one Redis ------------------------------------------------------
 
 
@@ -619,6 +686,7 @@ SCENARIOS = {
     "echo": run_echo,
     "polling-echo": run_polling_echo,
     "broadcast": run_broadcast,
+    "paced-broadcast": run_paced_broadcast,
     "cluster": run_cluster,
     "storm": run_storm,
     "idle": run_idle,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -14,11 +15,14 @@ from sio.broadcast import NAMESPACE_RESERVED_EVENTS, BroadcastOperator, RemoteSo
 from sio.engine import OPEN, prepare_messages
 from sio.errors import ConnectError, LocalProtocolError
 from sio.parser import Packet
+from sio.recovery import Session
 from sio.socket import Socket, deliver, expect_acks, forget_acks
 
 if TYPE_CHECKING:
     from sio.client import Client
     from sio.server import Server
+
+log = logging.getLogger("sio")
 
 
 class Namespace(EventEmitter):
@@ -52,16 +56,17 @@ class Namespace(EventEmitter):
 
     # -- what the adapter hands back: the recipients of a broadcast ---------------------
 
-    def deliver(self, packet: Packet, sockets: Iterable[Socket], flags: BroadcastFlags) -> None:
-        """Write ``packet`` to ``sockets`` (an adapter's selection, iterated once).
+    def deliver(self, packet: Packet, sockets: Iterable[Socket], flags: BroadcastFlags) -> int:
+        """Write ``packet`` to ``sockets`` (an adapter's selection, iterated once); return its size.
 
         Encoded once with the server's parser and framed once by the engine: the same bytes
         reach every recipient. ``flags.volatile`` skips sockets whose transport cannot take
-        it now.
+        it now. The size is the encoded messages' length in bytes (characters for text).
         """
         data = packet.data
-        prepared = prepare_messages(self.encode(packet.type, self.name, data, packet.id))
-        deliver(sockets, prepared, data, flags.volatile)
+        messages = self.encode(packet.type, self.name, data, packet.id)
+        deliver(sockets, prepare_messages(messages), data, flags.volatile)
+        return sum(map(len, messages))
 
     def deliver_with_ack(
         self, packet: Packet, sockets: list[Socket], flags: BroadcastFlags, ack: Callable[..., Any]
@@ -179,7 +184,41 @@ class Namespace(EventEmitter):
     # -- connections --------------------------------------------------------------------
 
     def _add(self, client: Client, auth: Any, on_connected: Callable[[Socket], None]) -> None:
-        socket = Socket(self, client, auth)
+        recovery = self.server.recovery
+        if recovery is not None and isinstance(auth, dict):
+            pid, offset = auth.get("pid"), auth.get("offset")
+            if isinstance(pid, str) and isinstance(offset, str):  # Node's test: both strings
+                spawn(self._add_recovering(client, auth, pid, offset, on_connected), self)
+                return
+        self._create(client, auth, None, on_connected)
+
+    async def _add_recovering(
+        self,
+        client: Client,
+        auth: dict[str, Any],
+        pid: str,
+        offset: str,
+        on_connected: Callable[[Socket], None],
+    ) -> None:
+        session: Session | None = None
+        try:
+            session = await self.adapter.restore_session(pid, offset)
+        except Exception as exc:  # the adapter's store is away: a fresh session, as Node
+            log.warning("could not restore session %s in %s: %r", pid, self.name, exc)
+        if client.conn.ready_state is not OPEN or client.closed:
+            if session is not None:  # gone while restoring: keep the session for its next try
+                self.adapter.persist_session(session)
+            client._connecting.discard(self.name)
+            return
+        self._create(client, auth, session, on_connected)
+
+    def _create(
+        self, client: Client, auth: Any, session: Session | None, on_connected: Callable[[Socket], None]
+    ) -> None:
+        socket = Socket(self, client, auth, session)
+        if session is not None and self.server.recovery.skip_middlewares:  # type: ignore[union-attr]
+            self._after_middlewares(socket, None, on_connected)
+            return
         run_chain(list(self._fns), socket, lambda err: self._after_middlewares(socket, err, on_connected))
 
     def _after_middlewares(

@@ -20,6 +20,7 @@ from sio.engine.server import front_ends
 from sio.namespace import Namespace, ParentNamespace
 from sio.parser import JsonParser, Parser
 from sio.reasons import DisconnectReason
+from sio.recovery import RecoveryOptions
 from sio.socket import Socket
 from sio.static import StaticFiles
 from sio.timers import LoopTimerWheel
@@ -40,6 +41,11 @@ class Server:
     ``adapter`` makes each namespace's adapter (Node's ``adapter`` option: the in-memory
     one, or a cluster adapter); ``parser`` is the wire format (Node's ``parser`` option,
     :class:`~sio.parser.JsonParser` by default).
+
+    ``connection_state_recovery`` (True, or a dict of :class:`~sio.recovery.RecoveryOptions`)
+    turns on Node's connection state recovery: a client that lost its connection for less than
+    ``max_disconnection_duration`` gets its socket id, rooms and data back, and the events it
+    missed (``socket.recovered`` tells).
     """
 
     def __init__(
@@ -58,8 +64,11 @@ class Server:
         cleanup_empty_child_namespaces: bool = False,
         max_namespace_length: int = 1024,
         max_dynamic_namespaces_per_client: int = 100,
+        connection_state_recovery: bool | dict[str, Any] | RecoveryOptions | None = None,
         **engine_options: Any,
     ) -> None:
+        # Set first: every adapter reads it when it is made.
+        self.recovery: RecoveryOptions | None = RecoveryOptions.from_option(connection_state_recovery)
         self.static_files = StaticFiles(static_files) if static_files else None
         self.engine = EngineServer(
             path=path,

@@ -27,6 +27,7 @@ from sio.engine import OPEN, PreparedMessages
 from sio.engine.exchange import parse_query_multi
 from sio.errors import AckTimeoutError, LocalProtocolError
 from sio.reasons import DisconnectReason
+from sio.recovery import RECOVERABLE_REASONS, Session
 
 if TYPE_CHECKING:
     from sio.client import Client
@@ -114,15 +115,26 @@ class Socket(EventEmitter):
     ``disconnect`` (handlers get the reason, and the description if they accept it).
     """
 
-    def __init__(self, nsp: Namespace, client: Client, auth: Any) -> None:
+    def __init__(self, nsp: Namespace, client: Client, auth: Any, session: Session | None = None) -> None:
         super().__init__()
         self.nsp = nsp
         self.server = nsp.server
         self.client = client
         self.adapter = nsp.adapter
-        self.id = secrets.token_urlsafe(15)
+        self.data: dict[str, Any]
+        # Whether connection state recovery gave this socket its previous id, rooms and data
+        # (and the packets it missed, written before the CONNECT reply).
+        self.recovered = session is not None
+        if session is not None:
+            self.id = session.sid
+            self.pid: str | None = session.pid
+            self.data = session.data
+        else:
+            self.id = secrets.token_urlsafe(15)
+            # The private id the client sends back to be recovered (None without recovery).
+            self.pid = secrets.token_urlsafe(15) if self.server.recovery is not None else None
+            self.data = {}
         self.handshake = Handshake.from_request(client.conn.request, auth)
-        self.data: dict[str, Any] = {}
         self.state = SocketState.CONNECTING
         self.connected = False  # kept by _enter: read on every event, so a plain attribute
         self._acks: dict[int, Callable[..., Any]] = {}
@@ -133,6 +145,10 @@ class Socket(EventEmitter):
         self._any_outgoing: tuple[Handler, ...] = ()
         self._volatile = False
         self._timeout: float | None = None
+        if session is not None:
+            self.adapter.add_all(self.id, session.rooms)
+            for packet in session.missed_packets:
+                self._packet(SIO_EVENT, packet)
 
     def __repr__(self) -> str:
         return f"<Socket id={self.id} nsp={self.nsp.name} connected={self.connected}>"
@@ -174,6 +190,9 @@ class Socket(EventEmitter):
             callback = data.pop()
             ack_id = self.nsp.next_ack_id()
         nsp = self.nsp
+        if ack_id is None and not volatile and self.adapter.recovery is not None:
+            self.adapter.emit_to_socket(self, data)  # recorded for recovery, its offset appended
+            return True
         messages = nsp.encode(SIO_EVENT, nsp.name, data, ack_id)  # EncodeError: nothing registered
         if callback is not None:
             self._register_ack(ack_id, callback, timeout)  # type: ignore[arg-type]
@@ -350,6 +369,13 @@ class Socket(EventEmitter):
         nsp = self.nsp
         self.client._write(nsp.encode(packet_type, nsp.name, data, ack_id))
 
+    def _send(self, messages: list[str | bytes], data: list[Any]) -> None:
+        """Write an encoded EVENT ``data`` to this socket, its outgoing listeners told first."""
+        if self._any_outgoing:
+            for listener in self._any_outgoing:
+                call_handler(listener, *data)
+        self.client._write(messages)
+
     def _write_prepared(self, prepared: PreparedMessages, data: Any, volatile: bool) -> None:
         if self._any_outgoing:
             for listener in self._any_outgoing:
@@ -373,7 +399,10 @@ class Socket(EventEmitter):
     def _on_connect(self) -> None:
         self._enter(SocketState.CONNECTED)
         self.join(self.id)
-        self._packet(SIO_CONNECT, {"sid": self.id})
+        if self.pid is None:
+            self._packet(SIO_CONNECT, {"sid": self.id})
+        else:
+            self._packet(SIO_CONNECT, {"sid": self.id, "pid": self.pid})
 
     def _on_packet(self, packet: SioPacket) -> None:
         kind = packet.type
@@ -436,6 +465,8 @@ class Socket(EventEmitter):
             return
         self._enter(SocketState.DISCONNECTING)  # first: a disconnect from a handler below is a no-op
         self._emit_reason("disconnecting", reason, description)
+        if self.pid is not None and reason in RECOVERABLE_REASONS:
+            self.adapter.persist_session(Session(self.id, self.pid, list(self.rooms), self.data))
         self.adapter.delete_all(self.id)
         self.nsp._remove(self)
         self.client._remove(self)

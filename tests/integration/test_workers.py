@@ -20,10 +20,24 @@ from typing import Any
 import pytest
 
 from tests.integration.cluster_bus import wait_until
+from tests.integration.siopeer import SioPeer
 from tests.integration.workers import ROOT, Crowd, Workers
 from tests.redis_server import RedisServer
 
 POLL = "/socket.io/?EIO=4&transport=polling"
+
+
+class _AnyString:
+    """Equal to any string (an offset the server chose)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+ANY_OFFSET = _AnyString()
 
 
 @pytest.fixture
@@ -204,6 +218,43 @@ async def test_a_room_broadcast_reaches_every_client_on_every_worker_once(
         for i, args in crowd.events("shouted"):
             texts.setdefault(i, []).append(args[0])
         assert {i: sorted(t) for i, t in texts.items()} == {i: ["one", "two"] for i in range(8)}
+
+
+async def test_a_client_is_recovered_by_whichever_worker_it_reconnects_to(
+    workers: Any, node_peers: Any
+) -> None:
+    server = await workers(2, env={"SIO_TEST_RECOVERY": "1"})
+    sender = await SioPeer.start(node_peers, server.url, transports=["websocket"])
+    await sender.connect()
+    # Back 0.5-1.5 s after losing its transport: the shout below happens while it is away.
+    peer = await SioPeer.start(
+        node_peers, server.url, transports=["websocket"], reconnection=True, reconnectionDelay=1000
+    )
+    first = await peer.connect()
+    await peer.call("join", "news")
+    pid, sid, recovered, rooms = (await peer.call("whoami"))["args"]
+    assert sid == first["id"] and recovered is False and rooms == sorted([sid, "news"])
+    workers_seen = {pid}
+    crossed = 0
+    for attempt in range(16):  # a new connection lands on either worker: until two moves
+        sender.emit("shout", "news", f"live {attempt}")
+        await peer.expect("event", name="shouted", args=[f"live {attempt}", ANY_OFFSET])
+        peer.command("closeEngine")
+        await server.wait_line(rf"disconnect {sid} transport close")
+        sender.emit("shout", "news", f"missed {attempt}")
+        connected = await peer.expect("connect")
+        assert connected["id"] == sid and connected["recovered"] is True
+        now_pid, now_sid, now_recovered, now_rooms = (await peer.call("whoami"))["args"]
+        assert (now_sid, now_recovered, now_rooms) == (sid, True, rooms)
+        texts = [args[0] for args in peer.events("shouted")]
+        assert texts.count(f"missed {attempt}") == 1, texts  # replayed once, before connect
+        crossed += now_pid != pid
+        workers_seen.add(now_pid)
+        pid = now_pid
+        if crossed >= 2:
+            break
+        server.lines.clear()
+    assert crossed >= 2 and workers_seen == set(server.pids)
 
 
 async def test_a_killed_worker_is_restarted_and_the_others_keep_serving(

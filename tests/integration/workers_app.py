@@ -1,10 +1,11 @@
 """The application the ``--workers`` tests run: ``python -m sio run tests.integration.workers_app:io``.
 
-Events (each answered through the ack): ``whoami`` (the worker's pid and the socket id), ``count``
-(how many sockets fetch_sockets finds, and the server count), ``ask`` (the other servers' answers
-to a server-side ``ping``), ``join`` (a room), ``shout`` (to a room, as ``shouted``). Every
-disconnect is printed on stdout as ``disconnect <socket id> <reason>``. With ``SIO_TEST_REDIS``
-set, the workers use the Redis adapter on that URL instead of the local mesh.
+Events (each answered through the ack): ``whoami`` (the worker's pid, the socket id, whether it
+was recovered, its rooms), ``count`` (how many sockets fetch_sockets finds, and the server count),
+``ask`` (the other servers' answers to a server-side ``ping``), ``join`` (a room), ``shout`` (to a
+room, as ``shouted``). Every disconnect is printed on stdout as ``disconnect <socket id> <reason>``.
+With ``SIO_TEST_REDIS`` set, the workers use the Redis adapter on that URL instead of the local
+mesh; with ``SIO_TEST_RECOVERY`` set, connection state recovery is on.
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ from typing import Any
 import sio
 
 redis_url = os.environ.get("SIO_TEST_REDIS")
+recovery = bool(os.environ.get("SIO_TEST_RECOVERY"))
 if redis_url:
     from sio.adapters.redis import redis_adapter
 
-    io = sio.Server(adapter=redis_adapter(redis_url))
+    io = sio.Server(adapter=redis_adapter(redis_url), connection_state_recovery=recovery)
 else:
-    io = sio.Server()
+    io = sio.Server(connection_state_recovery=recovery)
 
 
 @io.on("connection")
 def on_connection(socket: sio.Socket) -> None:
     @socket.on("whoami")
     def whoami(ack: Any) -> None:
-        ack(os.getpid(), socket.id)
+        ack(os.getpid(), socket.id, socket.recovered, sorted(socket.rooms))
 
     @socket.on("count")
     async def count(ack: Any) -> None:

@@ -44,7 +44,7 @@ function fromWire(value) {
 function open(nsp, auth) {
   const socket = manager.socket(nsp, auth ? { auth } : {});
   sockets.set(nsp, socket);
-  socket.on("connect", () => out({ event: "connect", nsp, id: socket.id }));
+  socket.on("connect", () => out({ event: "connect", nsp, id: socket.id, recovered: socket.recovered }));
   socket.on("connect_error", (err) => out({ event: "connect_error", nsp, message: err.message, data: err.data === undefined ? null : err.data }));
   socket.on("disconnect", (reason, description) => {
     let detail = null;

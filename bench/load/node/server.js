@@ -3,6 +3,7 @@
 //   echo: acks its argument back;  bcast: emits "msg" with the argument to every client.
 // With BENCH_REDIS_URL set (the cluster scenarios): one node of a cluster on @socket.io/redis-adapter,
 // BENCH_REDIS_ADAPTER "classic" (createAdapter) or "sharded" (createShardedAdapter), node-redis clients.
+// With BENCH_RECOVERY set, connectionStateRecovery is on (its defaults).
 "use strict";
 const http = require("http");
 const { Server } = require("socket.io");
@@ -12,7 +13,9 @@ const pingInterval = Math.round(Number(process.argv[3] || "25") * 1000);
 const pingTimeout = Math.round(Number(process.argv[4] || "20") * 1000);
 
 const httpServer = http.createServer();
-const io = new Server(httpServer, { pingInterval, pingTimeout });
+const options = { pingInterval, pingTimeout };
+if (process.env.BENCH_RECOVERY) options.connectionStateRecovery = {};
+const io = new Server(httpServer, options);
 
 io.on("connection", (socket) => {
   socket.on("echo", (arg, ack) => {

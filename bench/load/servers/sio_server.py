@@ -7,6 +7,7 @@ Handlers (the same in every peer server): ``echo`` acks its argument back, ``bca
 emits ``msg`` with its argument to every client. Only sio's public API is used.
 With ``BENCH_REDIS_URL`` set (the cluster scenarios), the server is one node of a cluster on
 that Redis: ``BENCH_REDIS_ADAPTER`` ``classic`` (Node's createAdapter format) or ``sharded``.
+With ``BENCH_RECOVERY`` set, connection state recovery is on (Node's defaults).
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ HOST = "127.0.0.1"
 
 def build(ping_interval: float, ping_timeout: float = 20.0) -> sio.Server:
     """A server with the benchmark's ``echo`` and ``bcast`` handlers."""
-    io = sio.Server(ping_interval=ping_interval, ping_timeout=ping_timeout)
+    io = sio.Server(
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        connection_state_recovery=bool(os.environ.get("BENCH_RECOVERY")),
+    )
     redis_url = os.environ.get("BENCH_REDIS_URL")
     if redis_url:
         from sio.adapters.redis import redis_adapter, sharded_redis_adapter

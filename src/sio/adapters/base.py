@@ -19,10 +19,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sio._events import EventEmitter
+from sio._sio_core import SIO_EVENT
+from sio.parser import Packet
+from sio.recovery import RecoveryOptions, Session
 
 if TYPE_CHECKING:
     from sio.namespace import Namespace
-    from sio.parser import Packet
     from sio.socket import Socket
 
 __all__ = ["NO_ROOMS", "BaseAdapter", "BroadcastFlags", "BroadcastOptions", "SocketDetails"]
@@ -44,6 +46,7 @@ class BroadcastFlags:
 
     __slots__ = ("compress", "expect_single_response", "local", "timeout", "volatile")
     DEFAULT: BroadcastFlags
+    LOCAL: BroadcastFlags
 
     def __init__(
         self,
@@ -70,6 +73,7 @@ class BroadcastFlags:
 
 
 BroadcastFlags.DEFAULT = BroadcastFlags()
+BroadcastFlags.LOCAL = BroadcastFlags(local=True)
 
 
 class BroadcastOptions:
@@ -103,6 +107,8 @@ class BaseAdapter(EventEmitter, ABC):
     def __init__(self, nsp: Namespace) -> None:
         super().__init__()
         self.nsp = nsp
+        # The server's connection state recovery options (None: off), read on every broadcast.
+        self.recovery: RecoveryOptions | None = nsp.server.recovery
         self.rooms: dict[str, set[str]] = {}
         self.sids: dict[str, set[str]] = {}
 
@@ -186,11 +192,30 @@ class BaseAdapter(EventEmitter, ABC):
         """How many servers the deployment has (this one included)."""
 
     # -- connection state recovery (Node's SessionAwareAdapter) -----------------------
+    #
+    # With ``sio.Server(connection_state_recovery=...)`` on, the adapter appends an offset to
+    # every EVENT packet it delivers without an ack id and not volatile (the packet's data
+    # gains a last argument), keeps what it needs to replay them, and keeps the sessions of
+    # sockets that disconnected for a recoverable reason. Without recovery none of this runs.
 
-    def persist_session(self, session: dict[str, Any]) -> None:
-        """Keep a disconnected socket's session for recovery (not implemented yet)."""
-        raise NotImplementedError("connection state recovery is not implemented yet")
+    def emit_to_socket(self, socket: Socket, data: list[Any]) -> None:
+        """A socket's own ``emit`` of EVENT ``data`` with recovery on (no ack, not volatile).
 
-    async def restore_session(self, pid: str, offset: str) -> dict[str, Any] | None:
-        """The session of private id ``pid`` and the packets it missed since ``offset`` (not yet)."""
-        raise NotImplementedError("connection state recovery is not implemented yet")
+        As Node: a broadcast to the socket's own room, so the adapter records it and appends
+        its offset. Adapters override it with something cheaper where they can.
+        """
+        self.broadcast(
+            Packet(SIO_EVENT, self.nsp.name, data),
+            BroadcastOptions(frozenset((socket.id,)), NO_ROOMS, BroadcastFlags.LOCAL),
+        )
+
+    def persist_session(self, session: Session) -> None:
+        """Keep a disconnected socket's session for ``max_disconnection_duration`` (Node's base: nothing)."""
+
+    async def restore_session(self, pid: str, offset: str) -> Session | None:
+        """The session of private id ``pid`` with the packets it missed after ``offset``.
+
+        None (a fresh session) when the session is unknown or expired, or ``offset`` is
+        not or no longer known. Node's base adapter keeps nothing: always None.
+        """
+        return None

@@ -21,17 +21,28 @@ import secrets
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from sio._events import spawn
-from sio.adapters.cluster import ClusterAdapterWithHeartbeat, ClusterMessage, MessageType
+from sio.adapters.cluster import (
+    REQUEST_TIMEOUT,
+    ClusterAdapterWithHeartbeat,
+    ClusterMessage,
+    MalformedMessage,
+    MessageType,
+)
+from sio.recovery import Session
 
 if TYPE_CHECKING:
     from sio.namespace import Namespace
 
-__all__ = ["LocalAdapter", "LocalMesh", "local_adapter"]
+__all__ = ["RESTORE_SESSION", "RESTORE_SESSION_RESPONSE", "LocalAdapter", "LocalMesh", "local_adapter"]
+
+# Message types of the local mesh beyond Node's 1-13 (only sio servers are on a mesh).
+RESTORE_SESSION = 101
+RESTORE_SESSION_RESPONSE = 102
 
 log = logging.getLogger("sio.local")
 
@@ -180,7 +191,14 @@ def local_adapter(
 
 
 class LocalAdapter(ClusterAdapterWithHeartbeat):
-    """One namespace on the local mesh."""
+    """One namespace on the local mesh.
+
+    Connection state recovery across the mesh: each server keeps the sessions of its own
+    sockets that left and the log of what it delivered (the in-memory adapter's), so the
+    offsets a client holds are the ones its server gave. A client that comes back to another
+    server is restored there by asking the others (``RESTORE_SESSION``): the one holding the
+    session answers with it and the packets it missed, from its own log, in its own order.
+    """
 
     def __init__(
         self,
@@ -192,6 +210,8 @@ class LocalAdapter(ClusterAdapterWithHeartbeat):
     ) -> None:
         super().__init__(nsp, heartbeat_interval=heartbeat_interval, heartbeat_timeout=heartbeat_timeout)
         self.mesh = mesh
+        # restore requests sent: request id -> (the answer, the servers yet to answer)
+        self._restores: dict[str, tuple[asyncio.Future[Session | None], set[str]]] = {}
 
     def init(self) -> None:
         """Join the mesh, then announce this node (INITIAL_HEARTBEAT)."""
@@ -216,3 +236,86 @@ class LocalAdapter(ClusterAdapterWithHeartbeat):
     def do_publish_response(self, requester_uid: str, response: ClusterMessage) -> None:
         """To every node (the others ignore a response to a request they did not send)."""
         self.mesh.publish(response)
+
+    # -- connection state recovery across the mesh ------------------------------------
+
+    async def restore_session(self, pid: str, offset: str) -> Session | None:
+        """This server's own session of ``pid``, else the one another server of the mesh holds."""
+        session = self.restore_local_session(pid, offset)
+        if session is not None or not self.nodes:
+            return session
+        request_id = secrets.token_hex(8)
+        future: asyncio.Future[Session | None] = self.nsp.server.wheel.loop.create_future()
+        self._restores[request_id] = (future, set(self.nodes))
+        timer = self.nsp.server.wheel.timer(lambda: self._settle_restore(request_id, None))
+        timer.arm(REQUEST_TIMEOUT)
+        self.publish(
+            {"type": RESTORE_SESSION, "data": {"requestId": request_id, "pid": pid, "offset": offset}}
+        )
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
+    def _settle_restore(self, request_id: str, session: Session | None) -> None:
+        pending = self._restores.pop(request_id, None)
+        if pending is not None and not pending[0].done():
+            pending[0].set_result(session)
+
+    def _on_message(self, message: ClusterMessage, offset: str | None) -> None:
+        kind = message.get("type")
+        if kind == RESTORE_SESSION:
+            self._answer_restore(message)
+        elif kind == RESTORE_SESSION_RESPONSE:
+            self._on_restore_response(message)
+        else:
+            super()._on_message(message, offset)
+            return
+        self.nodes[message["uid"]] = self.nsp.server.wheel.loop.time()
+
+    def _answer_restore(self, message: ClusterMessage) -> None:
+        data = message.get("data")
+        if not isinstance(data, dict):
+            raise MalformedMessage("data must be an object")
+        request_id, pid, offset = data.get("requestId"), data.get("pid"), data.get("offset")
+        if not isinstance(request_id, str) or not isinstance(pid, str) or not isinstance(offset, str):
+            raise MalformedMessage("a restore request has a string requestId, pid and offset")
+        session = self.restore_local_session(pid, offset)
+        answer: dict[str, Any] = {"requestId": request_id, "session": None}
+        if session is not None:
+            answer["session"] = session.to_wire()
+            answer["missedPackets"] = session.missed_packets
+        self.publish_response(message["uid"], {"type": RESTORE_SESSION_RESPONSE, "data": answer})
+
+    def _on_restore_response(self, message: ClusterMessage) -> None:
+        data = message.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("requestId"), str):
+            raise MalformedMessage("a restore response has a requestId")
+        pending = self._restores.get(data["requestId"])
+        if pending is None:
+            return  # not ours, or settled already
+        wire = data.get("session")
+        if wire is not None:
+            try:
+                session = Session.from_wire(wire)
+            except ValueError as exc:
+                raise MalformedMessage(str(exc)) from exc
+            missed = data.get("missedPackets")
+            if not isinstance(missed, list) or not all(isinstance(p, list) and p for p in missed):
+                raise MalformedMessage("missedPackets must be a list of packet data")
+            session.missed_packets = missed
+            self._settle_restore(data["requestId"], session)
+            return
+        waiting = pending[1]
+        waiting.discard(message["uid"])
+        if not waiting:
+            self._settle_restore(data["requestId"], None)
+
+    def _remove_node(self, uid: str) -> None:
+        """As the base; a restore that only waited for that server settles (no session)."""
+        super()._remove_node(uid)
+        for request_id, (_, waiting) in list(self._restores.items()):
+            if uid in waiting:
+                waiting.discard(uid)
+                if not waiting:
+                    self._settle_restore(request_id, None)

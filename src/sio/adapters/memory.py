@@ -13,8 +13,10 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from sio.adapters.base import BaseAdapter, BroadcastOptions, SocketDetails
+from sio._sio_core import SIO_EVENT
+from sio.adapters.base import NO_ROOMS, BaseAdapter, BroadcastOptions, SocketDetails
 from sio.parser import Packet
+from sio.recovery import PacketLog, Session, SessionStore
 
 if TYPE_CHECKING:
     from sio.socket import Socket
@@ -25,7 +27,16 @@ log = logging.getLogger("sio")
 
 
 class InMemoryAdapter(BaseAdapter):
-    """Rooms of one namespace on one server."""
+    """Rooms of one namespace on one server.
+
+    With connection state recovery on it is also Node's ``SessionAwareAdapter``: a bounded
+    :class:`~sio.recovery.PacketLog` of what it delivered (its own broadcasts and, in a cluster
+    adapter built on it, the other servers'), and the sessions of sockets that left, so a
+    client that comes back to this server is recovered.
+    """
+
+    _log: PacketLog | None = None  # made on first use, on the loop (its timer is on the wheel)
+    _sessions: SessionStore | None = None
 
     # -- membership --------------------------------------------------------------
 
@@ -126,7 +137,22 @@ class InMemoryAdapter(BaseAdapter):
     # -- broadcast ---------------------------------------------------------------
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
-        """Write ``packet`` to every matching local socket (encoded once, by the namespace)."""
+        """Write ``packet`` to every matching local socket (encoded once, by the namespace).
+
+        With recovery on, an EVENT without an ack id and not volatile gets the next offset
+        of the packet log appended, and is kept there.
+        """
+        if (
+            self.recovery is not None
+            and packet.type == SIO_EVENT
+            and packet.id is None
+            and not opts.flags.volatile
+        ):
+            packet_log = self.packet_log()
+            data = [*packet.data, packet_log.next_offset()]
+            size = self.nsp.deliver(Packet(SIO_EVENT, packet.nsp, data), self.matching(opts), opts.flags)
+            packet_log.append(opts.rooms, opts.except_, data, size)
+            return
         self.nsp.deliver(packet, self.matching(opts), opts.flags)
 
     def broadcast_with_ack(
@@ -180,6 +206,57 @@ class InMemoryAdapter(BaseAdapter):
     async def server_count(self) -> int:
         """One server."""
         return 1
+
+    # -- connection state recovery -------------------------------------------------
+
+    def packet_log(self) -> PacketLog:
+        """This namespace's replayable packets (recovery on)."""
+        packet_log = self._log
+        if packet_log is None:
+            assert self.recovery is not None
+            packet_log = self._log = PacketLog(self.recovery, self.nsp.server.wheel)
+        return packet_log
+
+    def session_store(self) -> SessionStore:
+        """The sessions of this server's sockets that left (recovery on)."""
+        store = self._sessions
+        if store is None:
+            assert self.recovery is not None
+            store = self._sessions = SessionStore(
+                self.recovery.max_disconnection_duration, self.nsp.server.wheel
+            )
+        return store
+
+    def emit_to_socket(self, socket: Socket, data: list[Any]) -> None:
+        """Record the socket's own emit in the log (offset appended) and write it straight to it."""
+        packet_log = self.packet_log()
+        data.append(packet_log.next_offset())
+        nsp = self.nsp
+        messages = nsp.encode(SIO_EVENT, nsp.name, data)  # EncodeError: nothing recorded
+        packet_log.append(frozenset((socket.id,)), NO_ROOMS, data, sum(map(len, messages)))
+        socket._send(messages, data)
+
+    def persist_session(self, session: Session) -> None:
+        """Keep the session here for ``max_disconnection_duration``."""
+        self.session_store().put(session)
+
+    async def restore_session(self, pid: str, offset: str) -> Session | None:
+        """The session kept here, with the packets of the log it missed."""
+        return self.restore_local_session(pid, offset)
+
+    def restore_local_session(self, pid: str, offset: str) -> Session | None:
+        """:meth:`restore_session` without waiting: this server's own session and log."""
+        if self.recovery is None or self._sessions is None:
+            return None
+        session = self._sessions.peek(pid)
+        if session is None:
+            return None
+        missed = self.packet_log().missed(offset, session.rooms)
+        if missed is None:  # the offset is not (or no longer) known: a fresh start, the session stays
+            return None
+        self._sessions.take(pid)
+        session.missed_packets = missed
+        return session
 
 
 Adapter = InMemoryAdapter  # Node's name for the in-memory adapter (the class custom adapters extend)
