@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httptools
+import msgpack
 
-from sio._sio_core import OP_CLOSE, OP_TEXT, FrameParser, encode_frame
+from sio._sio_core import OP_BINARY, OP_CLOSE, OP_TEXT, FrameParser, encode_frame
 
 MASK = b"\x1f\x2e\x3d\x4c"  # any mask will do; a fixed one lets frames be encoded once
 WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's sample key: servers do not check uniqueness
@@ -33,8 +34,24 @@ def client_frame(text: str) -> bytes:
     return encode_frame(OP_TEXT, text, mask=MASK)
 
 
+def binary_frame(data: bytes) -> bytes:
+    """A masked client binary frame carrying ``data`` (an Engine.IO binary message)."""
+    return encode_frame(OP_BINARY, data, mask=MASK)
+
+
+def msgpack_packet(kind: int, data: Any = None, ack_id: int | None = None) -> bytes:
+    """A Socket.IO packet as socket.io-msgpack-parser sends it (one binary message)."""
+    packet: dict[str, Any] = {"type": kind, "nsp": "/"}
+    if data is not None:  # Node's checkPacket refuses a null CONNECT payload
+        packet["data"] = data
+    if ack_id is not None:
+        packet["id"] = ack_id
+    return binary_frame(msgpack.packb(packet))
+
+
 PONG = client_frame("3")
 CONNECT = client_frame("40")
+MSGPACK_CONNECT = msgpack_packet(0)
 PROBE = client_frame("2probe")
 UPGRADE = client_frame("5")
 
@@ -69,9 +86,10 @@ def upgrade_request(host: str, port: int, sid: str | None = None) -> bytes:
 class WsClient(asyncio.Protocol):
     """One Socket.IO client on a direct WebSocket; ``ready`` resolves once connected to ``/``."""
 
-    def __init__(self, request: bytes, health: Health) -> None:
+    def __init__(self, request: bytes, health: Health, msgpack: bool = False) -> None:
         self.request = request
         self.health = health
+        self.msgpack = msgpack  # the server speaks socket.io-msgpack-parser's format
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.ready: asyncio.Future[WsClient] = asyncio.get_running_loop().create_future()
         self.is_ready = False
@@ -142,10 +160,15 @@ class WsClient(asyncio.Protocol):
 
     def on_setup_message(self, message: str) -> bool:
         """Handle a message before ready; return True when this one makes the client ready."""
-        if message == "2":
+        if isinstance(message, bytes):  # msgpack parser: CONNECT or CONNECT_ERROR
+            kind = msgpack.unpackb(message).get("type")
+            if kind == 0:
+                return True
+            self._fail(f"connect refused: {message!r}")
+        elif message == "2":
             self.transport.write(PONG)
         elif message.startswith("0{"):
-            self.transport.write(CONNECT)
+            self.transport.write(MSGPACK_CONNECT if self.msgpack else CONNECT)
         elif message.startswith("40"):
             return True
         elif message.startswith("44"):

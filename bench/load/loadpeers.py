@@ -116,6 +116,19 @@ SERVERS: dict[str, ServerSpec] = {
             True,
             env=(("BENCH_RECOVERY", "1"),),
         ),
+        ServerSpec(
+            "sio-msgpack",
+            "sio with the msgpack parser (built-in front end)",
+            _python("sio_server.py", "builtin"),
+            env=(("BENCH_PARSER", "msgpack"),),
+        ),
+        ServerSpec(
+            "node-msgpack",
+            "Node socket.io 4.8 with socket.io-msgpack-parser",
+            ("node", str(NODE_DIR / "server.js")),
+            True,
+            env=(("BENCH_PARSER", "msgpack"),),
+        ),
         ServerSpec("floor", "floor: fixed bytes on bare uvloop (not Socket.IO)", _python("floor_server.py")),
         *([_before_spec()] if BEFORE.is_dir() else []),
     )

@@ -361,6 +361,38 @@ def _recovery_scenarios(echo: dict[str, Any], broadcast: dict[str, Any]) -> list
     ]
 
 
+def _msgpack_scenarios(echo: dict[str, Any], broadcast: dict[str, Any]) -> list[Scenario]:
+    servers = ("sio-msgpack", "node-msgpack")
+    note = (
+        " Every packet is one binary WebSocket message in socket.io-msgpack-parser's format (the "
+        "generator speaks it too); compare with *echo* / *broadcast* (JSON) of the same run."
+    )
+    return [
+        Scenario(
+            "msgpack-echo",
+            "msgpack parser: echo with acks",
+            "As *echo*, with `parser=MsgpackParser()` and Node's "
+            '`parser: require("socket.io-msgpack-parser")`.' + note,
+            "echo",
+            servers,
+            {**echo, "parser": "msgpack"},
+            _echo_metrics(),
+            references=("node-msgpack",),
+        ),
+        Scenario(
+            "msgpack-broadcast",
+            "msgpack parser: broadcast",
+            "As *broadcast*, with the msgpack parser on both." + note,
+            "broadcast",
+            servers,
+            {**broadcast, "parser": "msgpack"},
+            _broadcast_metrics(),
+            references=("node-msgpack",),
+            ops_key="deliveries",
+        ),
+    ]
+
+
 def _scale_scenario(n: Callable[[int], int]) -> Scenario:
     count = n(19_000)
     return Scenario(
@@ -507,6 +539,7 @@ def scenarios(duration: float = 5.0, scale: float = 1.0) -> dict[str, Scenario]:
         *_cluster_scenarios(n, duration),
         *_workers_scenarios(n, echo, broadcast, duration),
         *_recovery_scenarios(echo, broadcast),
+        *_msgpack_scenarios(echo, broadcast),
     ]
     return {s.name: s for s in items}
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import msgpack
 from eioclient import (
     EIO_PATH,
     PONG,
@@ -24,6 +25,7 @@ from eioclient import (
     UpgradeClient,
     WsClient,
     client_frame,
+    msgpack_packet,
     open_connection,
     upgrade_request,
 )
@@ -145,7 +147,8 @@ class EchoClient(WsClient):
             if message == "2":
                 out += PONG
                 continue
-            slot = ord(message[2]) - 48  # "43<slot>[...]": ack ids are single digits
+            # msgpack: {type: 3, data, nsp, id}; JSON: "43<slot>[...]" (single-digit ack ids)
+            slot = msgpack.unpackb(message)["id"] if type(message) is bytes else ord(message[2]) - 48
             run.rtts.append(now - self.sent[slot])
             if run.running:
                 self.sent[slot] = now
@@ -165,14 +168,23 @@ async def run_echo(
     warmup: float = 1.0,
     duration: float = 5.0,
     concurrency: int = 50,
+    parser: str = "json",
 ) -> dict[str, Any]:
-    """``clients`` sockets each keep ``inflight`` ``echo`` events with acks in flight."""
+    """``clients`` sockets each keep ``inflight`` ``echo`` events with acks in flight.
+
+    ``parser="msgpack"``: the packets are socket.io-msgpack-parser's (for a server using it).
+    """
     if not 1 <= inflight <= 10:
         raise ValueError("inflight must be 1..10 (single-digit ack ids)")
-    text = json.dumps(payload_text(payload))
-    run = EchoRun([client_frame(f'42{i}["echo",{text}]') for i in range(inflight)])
+    binary = parser == "msgpack"
+    if binary:
+        frames = [msgpack_packet(2, ["echo", payload_text(payload)], i) for i in range(inflight)]
+    else:
+        text = json.dumps(payload_text(payload))
+        frames = [client_frame(f'42{i}["echo",{text}]') for i in range(inflight)]
+    run = EchoRun(frames)
     conns = await connect_many(
-        target, clients, lambda: EchoClient(target.request, target.health), concurrency
+        target, clients, lambda: EchoClient(target.request, target.health, binary), concurrency
     )
     if not conns:
         raise ClientError("no client connected")
@@ -262,15 +274,20 @@ async def run_broadcast(
     warmup: float = 1.0,
     duration: float = 5.0,
     concurrency: int = 50,
+    parser: str = "json",
 ) -> dict[str, Any]:
     """One sender asks for ``bcast`` (``window`` in flight); every client receives each ``msg``."""
-    text = json.dumps(payload_text(payload))
+    binary = parser == "msgpack"
+    if binary:
+        frame = msgpack_packet(2, ["bcast", payload_text(payload)])
+    else:
+        frame = client_frame(f'42["bcast",{json.dumps(payload_text(payload))}]')
     conns = await connect_many(
-        target, clients, lambda: BroadcastClient(target.request, target.health), concurrency
+        target, clients, lambda: BroadcastClient(target.request, target.health, binary), concurrency
     )
     if not conns:
         raise ClientError("no client connected")
-    run = BroadcastRun(conns[0], client_frame(f'42["bcast",{text}]'), len(conns), window)
+    run = BroadcastRun(conns[0], frame, len(conns), window)
     for client in conns:
         client.run = run
     run.running = True

@@ -3,7 +3,8 @@
 //   echo: acks its argument back;  bcast: emits "msg" with the argument to every client.
 // With BENCH_REDIS_URL set (the cluster scenarios): one node of a cluster on @socket.io/redis-adapter,
 // BENCH_REDIS_ADAPTER "classic" (createAdapter) or "sharded" (createShardedAdapter), node-redis clients.
-// With BENCH_RECOVERY set, connectionStateRecovery is on (its defaults).
+// With BENCH_RECOVERY set, connectionStateRecovery is on (its defaults); with BENCH_PARSER=msgpack,
+// the socket.io-msgpack-parser parser.
 "use strict";
 const http = require("http");
 const { Server } = require("socket.io");
@@ -15,6 +16,7 @@ const pingTimeout = Math.round(Number(process.argv[4] || "20") * 1000);
 const httpServer = http.createServer();
 const options = { pingInterval, pingTimeout };
 if (process.env.BENCH_RECOVERY) options.connectionStateRecovery = {};
+if (process.env.BENCH_PARSER === "msgpack") options.parser = require("socket.io-msgpack-parser");
 const io = new Server(httpServer, options);
 
 io.on("connection", (socket) => {

@@ -7,7 +7,8 @@ Handlers (the same in every peer server): ``echo`` acks its argument back, ``bca
 emits ``msg`` with its argument to every client. Only sio's public API is used.
 With ``BENCH_REDIS_URL`` set (the cluster scenarios), the server is one node of a cluster on
 that Redis: ``BENCH_REDIS_ADAPTER`` ``classic`` (Node's createAdapter format) or ``sharded``.
-With ``BENCH_RECOVERY`` set, connection state recovery is on (Node's defaults).
+With ``BENCH_RECOVERY`` set, connection state recovery is on (Node's defaults); with
+``BENCH_PARSER=msgpack``, the msgpack parser (socket.io-msgpack-parser's format).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from typing import Any
 
 import sio
+from sio.parser import MsgpackParser
 
 HOST = "127.0.0.1"
 
@@ -27,6 +29,7 @@ def build(ping_interval: float, ping_timeout: float = 20.0) -> sio.Server:
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
         connection_state_recovery=bool(os.environ.get("BENCH_RECOVERY")),
+        parser=MsgpackParser() if os.environ.get("BENCH_PARSER") == "msgpack" else None,
     )
     redis_url = os.environ.get("BENCH_REDIS_URL")
     if redis_url:
