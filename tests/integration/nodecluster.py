@@ -20,6 +20,8 @@ class NodeServer:
         self.bus = bus
         self.port = 0
         self.connections: asyncio.Queue[str] = asyncio.Queue()
+        self.connected: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # whole events: recovered, rooms
+        self.disconnects: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.server_side: asyncio.Queue[list[Any]] = asyncio.Queue()
         self._results: dict[int, asyncio.Future[Any]] = {}
         self._refs = itertools.count(1)
@@ -38,6 +40,9 @@ class NodeServer:
                 self._listening.set_result(event["port"])
             elif kind == "connection":
                 self.connections.put_nowait(event["id"])
+                self.connected.put_nowait(event)
+            elif kind == "disconnect":
+                self.disconnects.put_nowait(event)
             elif kind == "server_side":
                 self.server_side.put_nowait(from_wire(event["args"]))
             elif kind == "done":

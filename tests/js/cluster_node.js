@@ -4,6 +4,9 @@
 //   node cluster_node.js redis URL         @socket.io/redis-adapter's createAdapter on a real Redis
 //   node cluster_node.js redis-sharded URL @socket.io/redis-adapter's createShardedAdapter
 //   node cluster_node.js redis-sharded-cluster URL   the same on a Redis Cluster (node-redis createCluster)
+//   node cluster_node.js redis-streams URL [OPTIONS_JSON]   @socket.io/redis-streams-adapter's createAdapter;
+//                                          OPTIONS_JSON: {"adapter": {...its options}, "recovery": {...}}
+//                                          (connectionStateRecovery, on when given)
 // then JSON-line commands on stdin, events on stdout.
 "use strict";
 const { createServer } = require("http");
@@ -55,12 +58,26 @@ class StdioAdapter extends ClusterAdapterWithHeartbeat {
   }
 }
 
-const [mode = "stdio", redisUrl] = process.argv.slice(2);
+const [mode = "stdio", redisUrl, optionsJson] = process.argv.slice(2);
+const nodeOptions = JSON.parse(optionsJson || "{}");
 const httpServer = createServer();
-const io = new Server(httpServer, mode === "stdio" ? { adapter: StdioAdapter } : {});
+const serverOptions = mode === "stdio" ? { adapter: StdioAdapter } : {};
+if (nodeOptions.recovery) serverOptions.connectionStateRecovery = nodeOptions.recovery;
+const io = new Server(httpServer, serverOptions);
 let emitter = null;
+let redisClient = null;
+
+async function useRedisStreams() {
+  const { createClient } = require("redis");
+  const { createAdapter } = require("@socket.io/redis-streams-adapter");
+  redisClient = createClient({ url: redisUrl });
+  redisClient.on("error", (err) => out({ event: "redis_error", message: String(err.message) }));
+  await redisClient.connect();
+  io.adapter(createAdapter(redisClient, nodeOptions.adapter || {}));
+}
 
 async function useRedis() {
+  if (mode === "redis-streams") return useRedisStreams();
   const { createClient } = require("redis");
   const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
   const { Emitter } = require("@socket.io/redis-emitter");
@@ -72,13 +89,23 @@ async function useRedis() {
   pubClient.on("error", (err) => out({ event: "redis_error", message: String(err.message) }));
   subClient.on("error", (err) => out({ event: "redis_error", message: String(err.message) }));
   await Promise.all([pubClient.connect(), subClient.connect()]);
+  redisClient = pubClient;
   const sharded = mode.startsWith("redis-sharded");
   io.adapter(sharded ? createShardedAdapter(pubClient, subClient) : createAdapter(pubClient, subClient));
   if (!onCluster) emitter = new Emitter(pubClient);
 }
 
 io.on("connection", (socket) => {
-  out({ event: "connection", id: socket.id });
+  out({ event: "connection", id: socket.id, recovered: socket.recovered, rooms: [...socket.rooms], data: toWire(socket.data) });
+  socket.on("join", (room, ack) => {
+    socket.join(room);
+    ack();
+  });
+  socket.on("set", (key, value, ack) => {
+    socket.data[key] = value;
+    ack();
+  });
+  socket.on("disconnect", (reason) => out({ event: "disconnect", id: socket.id, reason }));
 });
 // Server-side events from the other servers of the cluster.
 io.on("hello", (...args) => out({ event: "server_side", name: "hello", args: toWire(args) }));
@@ -96,8 +123,23 @@ readline.createInterface({ input: process.stdin }).on("line", async (line) => {
         }
         break;
       }
-      case "emit":
-        io.emit(cmd.name, ...fromWire(cmd.args || []));
+      case "emit": {
+        let target = io;
+        if (cmd.room) target = target.to(cmd.room);
+        if (cmd.except) target = target.except(cmd.except);
+        if (cmd.volatile) target = target.volatile;
+        target.emit(cmd.name, ...fromWire(cmd.args || []));
+        out({ event: "done", ref });
+        break;
+      }
+      case "socketEmit":
+        io.of("/").sockets.get(cmd.id).emit(cmd.name, ...fromWire(cmd.args || []));
+        out({ event: "done", ref });
+        break;
+      case "barrier":
+        // Answered once Redis answered a PING sent behind every command written so far
+        // (the streams adapter writes on this client, in order).
+        await redisClient.ping();
         out({ event: "done", ref });
         break;
       case "emitWithAck": {

@@ -1,0 +1,901 @@
+"""The Redis streams adapter (Node's @socket.io/redis-streams-adapter 0.3.1) on a real redis-server.
+
+Mixed clusters: sio servers and a Node socket.io 4.8.4 server running Node's streams adapter
+(tests/js/cluster_node.js redis-streams), official socket.io-clients on each; every operation both
+ways, the stream entries Node writes compared field by field with ours, connection state recovery
+across the two (a client of one recovered on the other, through a relay whose backend the test
+switches, so the client's own reconnection sends its pid and offset), a SIGKILLed sio node's
+client recovered elsewhere, garbage on the stream and the channels, Redis restarting.
+
+Each test has its own stream, channel prefix and session prefix: nothing of one test is read by another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+import redis.asyncio as aioredis
+
+import sio
+from sio.adapters.redis import redis_streams_adapter
+from sio.adapters.redis import streams as streams_module
+from sio.adapters.redis.streams import RedisStreamsAdapter, hash_code, stream_for
+from tests.integration.cluster_bus import room_change, wait_until
+from tests.integration.nodecluster import NodeServer
+from tests.integration.siopeer import SioPeer, to_wire
+from tests.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+RECONNECT = {"reconnection": True, "reconnectionDelay": 20, "reconnectionDelayMax": 50}
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def names() -> dict[str, str]:
+    """This test's own stream, channels and session keys."""
+    n = next(_names)
+    return {"stream_name": f"stream-{n}", "channel_prefix": f"chan-{n}", "session_key_prefix": f"sess-{n}:"}
+
+
+def node_options(names: dict[str, str], recovery: Any = None, **adapter: Any) -> dict[str, Any]:
+    """cluster_node.js's options: the same names in Node's spelling, and Node's recovery options."""
+    options: dict[str, Any] = {
+        "adapter": {
+            "streamName": names["stream_name"],
+            "channelPrefix": names["channel_prefix"],
+            "sessionKeyPrefix": names["session_key_prefix"],
+            **adapter,
+        }
+    }
+    if recovery is not None:
+        options["recovery"] = recovery
+    return options
+
+
+class SioNode:
+    """A sio server on the streams adapter, served on a free port, with what it saw."""
+
+    def __init__(self, io: sio.Server, port: int) -> None:
+        self.io = io
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.connections: asyncio.Queue[sio.Socket] = asyncio.Queue()
+        self.disconnects: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.server_side: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+    @property
+    def adapter(self) -> RedisStreamsAdapter:
+        return self.io.sockets.adapter  # type: ignore[return-value]
+
+
+async def start_sio(
+    redis: RedisServer, names: dict[str, str], recovery: Any = None, **options: Any
+) -> SioNode:
+    io = sio.Server(
+        adapter=redis_streams_adapter(redis.url, **names, **options), connection_state_recovery=recovery
+    )
+    server = await io.serve("127.0.0.1", 0)
+    node = SioNode(io, server.sockets[0].getsockname()[1])
+
+    @io.on("connection")
+    def on_connection(socket: sio.Socket) -> None:
+        node.connections.put_nowait(socket)
+
+        def join(room: str, ack: Any) -> None:
+            socket.join(room)
+            ack()
+
+        def set_data(key: str, value: Any, ack: Any) -> None:
+            socket.data[key] = value
+            ack()
+
+        socket.on("join", join)
+        socket.on("set", set_data)
+        socket.on("disconnect", lambda reason: node.disconnects.put_nowait((socket.id, reason)))
+
+    io.on("hello", lambda *args: node.server_side.put_nowait(args))
+    io.on("ping", lambda cb: cb(f"pong from sio {node.port}"))
+    return node
+
+
+_node_servers: list[NodeServer] = []
+
+
+@pytest.fixture(autouse=True)
+async def _stop_node_servers() -> AsyncIterator[None]:
+    yield
+    while _node_servers:
+        await _node_servers.pop().stop()
+
+
+async def start_node(
+    node_peers: Any, redis: RedisServer, names: dict[str, str], **options: Any
+) -> NodeServer:
+    node = NodeServer(
+        await node_peers(
+            "cluster_node.js", "redis-streams", redis.url, json.dumps(node_options(names, **options))
+        )
+    )
+    _node_servers.append(node)
+    await node.listening()
+    return node
+
+
+async def client_of(node_peers: Any, url: str, **options: Any) -> SioPeer:
+    client = await SioPeer.start(node_peers, url, transports=["websocket"], **options)
+    connected = await client.connect()
+    assert connected["event"] == "connect", connected
+    return client
+
+
+async def counted(servers: list[SioNode], node: NodeServer | None, expected: int) -> None:
+    async def all_counted() -> bool:
+        try:
+            counts = [await s.io.server_count() for s in servers]
+        except sio.AckTimeoutError:  # Redis is not reachable (yet)
+            return False
+        if node is not None:
+            counts.append(await node.call("serverCount"))
+        return counts == [expected] * len(counts)
+
+    await wait_until(all_counted, f"{expected} servers subscribed")
+
+
+class Mixed:
+    """Two sio servers and a Node server on the same streams, a client on each."""
+
+    def __init__(self) -> None:
+        self.sio: list[SioNode] = []
+        self.node: NodeServer
+        self.clients: list[SioPeer] = []  # [node's, sio 0's, sio 1's]
+        self.sockets: list[sio.Socket] = []  # sio 0's and sio 1's
+        self.node_socket: str = ""
+
+
+@pytest.fixture
+async def mixed(redis_server: RedisServer, node_peers: Any, names: dict[str, str]) -> AsyncIterator[Mixed]:
+    cluster = Mixed()
+    cluster.node = await start_node(node_peers, redis_server, names)
+    cluster.clients.append(await client_of(node_peers, f"http://127.0.0.1:{cluster.node.port}"))
+    cluster.node_socket = await asyncio.wait_for(cluster.node.connections.get(), 10)
+    for _ in range(2):
+        node = await start_sio(redis_server, names)
+        cluster.sio.append(node)
+        cluster.clients.append(await client_of(node_peers, node.url))
+        cluster.sockets.append(await asyncio.wait_for(node.connections.get(), 10))
+    await counted(cluster.sio, cluster.node, 3)
+    yield cluster
+    for node in cluster.sio:
+        await node.io.close()
+
+
+async def entries(redis_client: aioredis.Redis, stream: str) -> list[tuple[str, dict[str, str]]]:
+    raw = await redis_client.xrange(stream)
+    return [(i.decode(), {k.decode(): v.decode() for k, v in f.items()}) for i, f in raw]
+
+
+# -- the cluster, both ways ---------------------------------------------------------------------
+
+
+async def test_server_count_is_the_subscribers_of_the_public_channel(mixed: Mixed) -> None:
+    assert [await s.io.server_count() for s in mixed.sio] == [3, 3]
+    assert await mixed.node.call("serverCount") == 3
+
+
+async def test_broadcasts_cross_both_ways_with_binary(mixed: Mixed) -> None:
+    mixed.sio[0].io.emit("news", {"id": 1}, b"\x00\xff", [1.5, None, True])
+    for client in mixed.clients:
+        assert await client.event("news") == [{"id": 1}, b"\x00\xff", [1.5, None, True]]
+    await mixed.node.call("emit", name="from-node", args=to_wire(["n", b"\x01\x02", {"k": 2}]))
+    for client in mixed.clients:
+        assert await client.event("from-node") == ["n", b"\x01\x02", {"k": 2}]
+
+
+async def test_rooms_and_except_cross_both_ways_in_order(mixed: Mixed) -> None:
+    await mixed.node.call("joinLocal", id=mixed.node_socket, room="red")
+    mixed.sockets[1].join("red")
+    for i in range(10):
+        mixed.sio[0].io.to("red").emit("seq", i, "red")
+        mixed.sio[0].io.except_("red").emit("seq", i, "not-red")
+    mixed.sio[0].io.emit("after")
+    await mixed.node.call("emit", name="seq", args=[10, "red"], room="red")
+    await mixed.node.call("emit", name="seq", args=[10, "not-red"], **{"except": "red"})
+    await mixed.node.call("emit", name="after-node")
+    for client in mixed.clients:
+        await client.event("after")
+        await client.event("after-node")
+    # In order per sender (two senders' broadcasts may interleave differently on each node).
+    red = [[i, "red"] for i in range(10)]
+    not_red = [[i, "not-red"] for i in range(10)]
+    assert [[e for e in c.events("seq") if e[0] < 10] for c in mixed.clients] == [red, not_red, red]
+    assert [[e for e in c.events("seq") if e[0] == 10] for c in mixed.clients] == [
+        [[10, "red"]],
+        [[10, "not-red"]],
+        [[10, "red"]],
+    ]
+
+
+async def test_broadcast_acks_cross_both_ways(mixed: Mixed) -> None:
+    answers = await mixed.sio[0].io.timeout(5).emit_with_ack("question", 1)
+    assert sorted(answers) == [1, 1, 1]  # the clients echo
+    answers = await mixed.node.call("emitWithAck", name="question", args=[2], timeout=5000)
+    assert answers == [2, 2, 2]
+
+
+async def test_fetch_sockets_and_server_side_emit_both_ways(mixed: Mixed) -> None:
+    everyone = {mixed.node_socket, *(s.id for s in mixed.sockets)}
+    assert {s.id for s in await mixed.sio[0].io.fetch_sockets()} == everyone
+    assert {s["id"] for s in await mixed.node.call("fetchSockets")} == everyone
+    mixed.sockets[1].join("blue")
+    assert [s.id for s in await mixed.sio[0].io.in_("blue").fetch_sockets()] == [mixed.sockets[1].id]
+    assert [s["id"] for s in await mixed.node.call("fetchSockets", room="blue")] == [mixed.sockets[1].id]
+
+    answers = await mixed.sio[0].io.server_side_emit_with_ack("ping")
+    assert sorted(answers) == sorted(["pong from node", f"pong from sio {mixed.sio[1].port}"])
+    answers = await mixed.node.call("serverSideEmitWithAck", name="ping")
+    assert sorted(answers) == sorted(f"pong from sio {s.port}" for s in mixed.sio)
+    mixed.sio[0].io.server_side_emit("hello", 1, b"\x02")
+    assert await mixed.node.server_side.get() == [1, b"\x02"]
+    assert await mixed.sio[1].server_side.get() == (1, b"\x02")
+
+
+async def test_sockets_join_leave_and_disconnect_cross_both_ways(mixed: Mixed) -> None:
+    target = mixed.sockets[1]
+    joined = room_change(mixed.sio[1].adapter, "join-room", "green", target.id)
+    await mixed.node.call("socketsJoin", target=target.id, room="green")
+    await joined
+    left = room_change(mixed.sio[1].adapter, "leave-room", "green", target.id)
+    await mixed.node.call("socketsLeave", target=target.id, room="green")
+    await left
+    mixed.sio[0].io.in_(mixed.node_socket).sockets_join("yellow")
+
+    async def joined_on_node() -> bool:  # no event to await on Node's side
+        return "yellow" in await mixed.node.call("rooms", id=mixed.node_socket)
+
+    await wait_until(joined_on_node, "the Node socket joined")
+    mixed.sio[0].io.in_(mixed.node_socket).disconnect_sockets()
+    assert (await mixed.clients[0].expect("disconnect"))["reason"] == "io server disconnect"
+    await mixed.node.call("disconnectSockets", target=target.id)
+    assert (await mixed.clients[2].expect("disconnect"))["reason"] == "io server disconnect"
+
+
+# -- the wire, compared with Node's ------------------------------------------------------------
+
+
+async def test_stream_entries_are_the_ones_node_writes(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    node = await start_node(node_peers, redis_server, names)
+    ours = await start_sio(redis_server, names)
+    try:
+        await client_of(node_peers, ours.url)
+        socket = await asyncio.wait_for(ours.connections.get(), 10)
+        await counted([ours], node, 2)
+        cases: list[tuple[str, dict[str, Any], Any]] = [
+            (
+                "emit",
+                {"name": "plain", "args": [1, "two", {"three": [3, None, True]}, "é€😀"]},
+                lambda io: io.emit("plain", 1, "two", {"three": [3, None, True]}, "é€😀"),
+            ),
+            (
+                "emit",
+                {"name": "binary", "args": to_wire([b"\x01\x02", {"k": b"\x03"}])},
+                lambda io: io.emit("binary", b"\x01\x02", {"k": b"\x03"}),
+            ),
+            (
+                "emit",
+                {"name": "room", "args": [], "room": "r1", "except": "r2"},
+                lambda io: io.to("r1").except_("r2").emit("room"),
+            ),
+            (
+                "emit",
+                {"name": "volatile", "args": [], "volatile": True},
+                lambda io: io.volatile.emit("volatile"),
+            ),
+            (
+                "socketsJoin",
+                {"target": socket.id, "room": "r3"},
+                lambda io: io.in_(socket.id).sockets_join("r3"),
+            ),
+            (
+                "socketsLeave",
+                {"target": socket.id, "room": "r3"},
+                lambda io: io.in_(socket.id).sockets_leave("r3"),
+            ),
+            ("disconnectSockets", {"target": "nobody"}, lambda io: io.in_("nobody").disconnect_sockets()),
+        ]
+        for command, fields, ours_too in cases:
+            await node.call(command, **fields)
+            await node.call("barrier")
+            ours_too(ours.io)
+            await ours.adapter.drain()
+        written = await entries(redis_client, names["stream_name"])
+        assert len(written) == 2 * len(cases)
+        node_uid = written[0][1]["uid"]
+        for index in range(0, len(written), 2):
+            theirs, mine = written[index][1], written[index + 1][1]
+            assert theirs["uid"] == node_uid and mine["uid"] == ours.adapter.uid
+            assert list(mine) == list(theirs) == ["uid", "nsp", "type", "data"]  # the field order too
+            assert {k: v for k, v in mine.items() if k != "uid"} == {
+                k: v for k, v in theirs.items() if k != "uid"
+            }
+        assert written[2][1]["data"][0] != "{"  # binary: base64 of msgpack, as Node
+    finally:
+        await ours.io.close()
+
+
+async def test_pubsub_messages_are_the_ones_node_publishes(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    node = await start_node(node_peers, redis_server, names)
+    ours = await start_sio(redis_server, names)
+    pubsub = redis_client.pubsub()
+    try:
+        await counted([ours], node, 2)
+        await pubsub.subscribe(f"{names['channel_prefix']}#/#")
+        await node.call("serverSideEmit", name="hello", args=[1, "a", {"b": [2]}])
+        ours.io.server_side_emit("hello", 1, "a", {"b": [2]})
+        got = []
+        while len(got) < 2:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=10)
+            if message is not None:
+                got.append(message["data"])
+        theirs, mine = (msgpack.unpackb(raw) for raw in got)
+        if theirs.get("uid") == ours.adapter.uid:
+            theirs, mine = mine, theirs
+            got.reverse()
+        assert list(mine) == list(theirs) == ["type", "data", "uid", "nsp"]
+        assert {**mine, "uid": "x"} == {**theirs, "uid": "x"}
+        assert got[1] == got[0].replace(theirs["uid"].encode(), mine["uid"].encode())  # byte for byte
+    finally:
+        await pubsub.aclose()
+        await ours.io.close()
+
+
+async def test_several_streams_are_node_s_streams(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    namespaces = ["/", "/chat", "/a-much-longer-namespace-name", "/😀"]
+    negative = next(f"/n{i}" for i in itertools.count() if hash_code(f"/n{i}" * 7) < 0) * 7
+    node = await start_node(node_peers, redis_server, names, streamCount=3)
+    ours = await start_sio(redis_server, names, stream_count=3)
+    try:
+        for nsp in [*namespaces, negative]:
+            await node.call("nspEmit", nsp=nsp, name="where")
+        await node.call("barrier")
+        for nsp in [*namespaces, negative]:
+            stream = stream_for(nsp, names["stream_name"], 3)
+            assert [fields["nsp"] for _, fields in await entries(redis_client, stream)].count(nsp) == 1, nsp
+        assert stream_for(negative, "s", 3).startswith("s--")  # JavaScript's % keeps the sign
+        # A namespace on another stream than "/" crosses both ways.
+        queue: asyncio.Queue[sio.Socket] = asyncio.Queue()
+        ours.io.of("/chat").on("connection", queue.put_nowait)
+        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"])
+        await client.connect("/chat")
+        await asyncio.wait_for(queue.get(), 10)
+        await counted([ours], node, 2)
+        await node.call("nspEmit", nsp="/chat", name="hi", args=[1])
+        assert await client.event("hi", nsp="/chat") == [1]
+    finally:
+        await ours.io.close()
+
+
+# -- connection state recovery across nodes -----------------------------------------------------
+
+
+class Relay:
+    """A TCP relay on a free port to a backend the test chooses; new connections can be held."""
+
+    def __init__(self) -> None:
+        self.target = 0
+        self.open = asyncio.Event()
+        self.open.set()
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, target: int) -> Relay:
+        self.target = target
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self.open.wait()
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            for end in (sink, writer, up_writer):
+                end.close()
+
+        for task in (
+            asyncio.ensure_future(pipe(reader, up_writer)),
+            asyncio.ensure_future(pipe(up_reader, writer)),
+        ):
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.tasks):
+            task.cancel()
+
+
+async def missed_from(server: Any, kind: str, sid: str, tag: str) -> None:
+    """Emit the packets a recovering client must (and must not) get, from a sio or Node server."""
+    if kind == "sio":
+        io = server.io
+        io.emit("missed", tag, "all")
+        io.to("in").emit("missed", tag, "room-in")
+        io.to("out").emit("missed", tag, "room-out")  # not for it
+        io.except_("in").emit("missed", tag, "except-in")  # not for it
+        io.to(sid).emit("missed", tag, "direct")
+        io.volatile.emit("missed", tag, "volatile")  # never replayed
+        await server.adapter.drain()
+    else:
+        await server.call("emit", name="missed", args=[tag, "all"])
+        await server.call("emit", name="missed", args=[tag, "room-in"], room="in")
+        await server.call("emit", name="missed", args=[tag, "room-out"], room="out")
+        await server.call("emit", name="missed", args=[tag, "except-in"], **{"except": "in"})
+        await server.call("emit", name="missed", args=[tag, "direct"], room=sid)
+        await server.call("emit", name="missed", args=[tag, "volatile"], volatile=True)
+        await server.call("barrier")
+
+
+@pytest.mark.parametrize("origin,destination", [("sio", "node"), ("node", "sio"), ("sio", "sio")])
+async def test_a_client_is_recovered_on_another_node(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], origin: str, destination: str
+) -> None:
+    recovery = {"maxDisconnectionDuration": 60_000, "skipMiddlewares": True}
+    servers: dict[str, Any] = {}
+    started: list[SioNode] = []
+    for role, kind in (("origin", origin), ("destination", destination)):
+        if kind == "sio":
+            started.append(await start_sio(redis_server, names, recovery=True))
+            servers[role] = started[-1]
+        else:
+            servers[role] = await start_node(node_peers, redis_server, names, recovery=recovery)
+    relay = await Relay().start(servers["origin"].port)
+    try:
+        client = await SioPeer.start(node_peers, relay.url, transports=["websocket"], **RECONNECT)
+        first = await client.connect()
+        assert first["recovered"] is False
+        sid = first["id"]
+        await client.call("join", "in")
+        await client.call("set", "user", {"name": "ann"})
+        # One event for the client to hold an offset, a stream entry id.
+        if origin == "sio":
+            servers["origin"].io.emit("before", 0)
+        else:
+            await servers["origin"].call("emit", name="before", args=[0])
+        offset = (await client.event("before"))[-1]
+        assert streams_module.OFFSET.fullmatch(offset), offset
+
+        relay.open.clear()  # the reconnection waits until the test lets it through
+        relay.target = servers["destination"].port
+        client.command("closeEngine")
+        if origin == "sio":
+            assert await servers["origin"].disconnects.get() == (sid, "transport close")
+        else:
+            assert (await servers["origin"].disconnects.get())["reason"] == "transport close"
+        for role in ("origin", "destination"):
+            await missed_from(servers[role], origin if role == "origin" else destination, sid, role)
+        relay.open.set()
+
+        connected = await client.expect("connect")
+        assert connected["id"] == sid and connected["recovered"] is True
+        missed = [args[:-1] for args in client.events("missed")]
+        # Node's restoreSession replays volatile packets too (it filters on rooms only); sio does not.
+        kinds = (
+            ["all", "room-in", "direct"] if destination == "sio" else ["all", "room-in", "direct", "volatile"]
+        )
+        assert missed == [[role, kind] for role in ("origin", "destination") for kind in kinds]
+        offsets = [args[-1] for args in client.events("missed")]
+        assert offsets == sorted(offsets, key=lambda o: tuple(map(int, o.split("-"))))
+        assert len(set(offsets)) == len(offsets)
+        if destination == "sio":
+            socket = await servers["destination"].connections.get()
+            assert socket.recovered and socket.id == sid
+            assert socket.rooms == {sid, "in"} and socket.data == {"user": {"name": "ann"}}
+        else:
+            event = await servers["destination"].connected.get()
+            assert event["recovered"] is True and event["id"] == sid
+            assert sorted(event["rooms"]) == sorted([sid, "in"]) and event["data"] == {
+                "user": {"name": "ann"}
+            }
+        # And the session goes on: a broadcast to its room from the other node reaches it.
+        if origin == "sio":
+            servers["origin"].io.to("in").emit("after", 1)
+        else:
+            await servers["origin"].call("emit", name="after", args=[1], room="in")
+        assert (await client.event("after"))[0] == 1
+    finally:
+        await relay.close()
+        for node in started:
+            await node.io.close()
+
+
+async def test_a_socket_s_own_emits_carry_offsets_and_are_replayed(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    ours = await start_sio(redis_server, names, recovery=True)
+    try:
+        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
+        await client.connect()
+        socket = await ours.connections.get()
+        for i in range(3):
+            socket.emit("direct", i)
+        socket.emit("with-ack", 9, lambda *a: None)  # not in the stream: an ack cannot be replayed
+        got = [await client.event("direct") for _ in range(3)]
+        assert [g[0] for g in got] == [0, 1, 2]
+        written = await entries(redis_client, names["stream_name"])
+        assert [i for i, _ in written] == [g[1] for g in got]  # the offsets are the entry ids
+        assert json.loads(written[0][1]["data"])["opts"] == {"rooms": [socket.id], "except": [], "flags": {}}
+
+        client.command("closeEngine")
+        assert await ours.disconnects.get() == (socket.id, "transport close")
+        connected = await client.expect("connect")
+        assert connected["recovered"] is True
+        assert [g[0] for g in client.events("direct")] == [0, 1, 2]  # nothing missed, nothing twice
+        assert client.events("with-ack")[0][0] == 9
+    finally:
+        await ours.io.close()
+
+
+async def test_restores_read_the_stream_in_pages(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams_module, "RESTORE_PAGE", 3)
+    ours = await start_sio(redis_server, names, recovery=True)
+    try:
+        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
+        await client.connect()
+        socket = await ours.connections.get()
+        ours.io.emit("n", -1)
+        await client.event("n")
+        client.command("closeEngine")
+        await ours.disconnects.get()
+        for i in range(10):  # after the offset: pages of 3, 3, 3 and 1
+            ours.io.emit("n", i)
+        connected = await client.expect("connect")
+        assert connected["recovered"] is True and connected["id"] == socket.id
+        assert [args[0] for args in client.events("n")] == [-1, *range(10)]
+    finally:
+        await ours.io.close()
+
+
+async def test_a_malformed_or_unknown_offset_gives_a_fresh_session(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    ours = await start_sio(redis_server, names, recovery=True)
+    try:
+        client = await client_of(node_peers, ours.url)
+        socket = await ours.connections.get()
+        pid = socket.pid
+        assert pid is not None
+        ours.io.emit("tick")
+        offset = (await client.event("tick"))[-1]
+        client.command("closeEngine")
+        await ours.disconnects.get()
+        await ours.adapter.drain()
+        key = f"{names['session_key_prefix']}{pid}"
+        assert await redis_client.get(key) is not None
+        for bad in ("nope", "1-2-3", "-1", f"{offset}x", "12345"):
+            other = await SioPeer.start(node_peers, ours.url, transports=["websocket"])
+            connected = await other.connect(auth={"pid": pid, "offset": bad})
+            assert connected["recovered"] is False and connected["id"] != socket.id, bad
+            assert await redis_client.get(key) is not None  # refused before the session was read
+        # A well-formed offset the stream does not have: fresh too (and the session is spent, as Node).
+        other = await SioPeer.start(node_peers, ours.url, transports=["websocket"])
+        connected = await other.connect(auth={"pid": pid, "offset": "1-0"})
+        assert connected["recovered"] is False
+        assert await redis_client.get(key) is None
+    finally:
+        await ours.io.close()
+
+
+# -- a node killed without a clean disconnect ---------------------------------------------------
+
+
+async def start_process(url: str, options: dict[str, Any]) -> tuple[asyncio.subprocess.Process, int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.integration.streams_server",
+        url,
+        json.dumps(options),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    port, uid = (await asyncio.wait_for(process.stdout.readline(), 30)).decode().split()
+    return process, int(port), uid
+
+
+@pytest.mark.parametrize("live_sessions", [True, False])
+async def test_a_killed_node_s_client_is_recovered_by_another(
+    redis_server: RedisServer,
+    node_peers: Any,
+    names: dict[str, str],
+    redis_client: aioredis.Redis,
+    live_sessions: bool,
+) -> None:
+    process, port, uid = await start_process(redis_server.url, {**names, "live_sessions": live_sessions})
+    survivor = await start_sio(redis_server, names, recovery=True, live_sessions=live_sessions)
+    relay = await Relay().start(port)
+    try:
+        client = await SioPeer.start(node_peers, relay.url, transports=["websocket"], **RECONNECT)
+        first = await client.connect()
+        sid = first["id"]
+        await client.call("join", "in")
+        await client.call("set", "user", "bob")  # acked once Redis has the live session
+        survivor.io.emit("before", 0)
+        await client.event("before")
+        live_keys = await redis_client.keys(f"{names['session_key_prefix']}live:*")
+        assert len(live_keys) == (1 if live_sessions else 0)
+
+        relay.open.clear()
+        relay.target = survivor.port
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        await client.expect("disconnect")
+        private = f"{names['channel_prefix']}#/#{uid}#"
+
+        async def dead() -> bool:
+            return (await redis_client.pubsub_numsub(private))[0][1] == 0
+
+        await wait_until(dead, "Redis saw the killed node's connections close")
+        await missed_from(survivor, "sio", sid, "survivor")
+        relay.open.set()
+        connected = await client.expect("connect")
+        if not live_sessions:  # Node's behaviour: the session died with its node
+            assert connected["recovered"] is False and connected["id"] != sid
+            assert client.events("missed") == []
+            return
+        assert connected["recovered"] is True and connected["id"] == sid
+        assert [args[:-1] for args in client.events("missed")] == [
+            ["survivor", "all"],
+            ["survivor", "room-in"],
+            ["survivor", "direct"],
+        ]
+        socket = await survivor.connections.get()
+        assert socket.id == sid and socket.rooms == {sid, "in"} and socket.data == {"user": "bob"}
+        # Now the survivor's own socket: its live session names the survivor.
+        await survivor.adapter.drain()
+        raw = await redis_client.get(f"{names['session_key_prefix']}live:{socket.pid}")
+        assert raw is not None
+        assert msgpack.unpackb(base64.b64decode(raw))["uid"] == survivor.adapter.uid
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await relay.close()
+        await survivor.io.close()
+
+
+async def test_the_live_session_of_a_connected_socket_is_not_taken(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    """Someone else presenting a connected socket's pid and offset to another node gets a fresh session."""
+    holder = await start_sio(redis_server, names, recovery=True)
+    other = await start_sio(redis_server, names, recovery=True)
+    try:
+        client = await client_of(node_peers, holder.url)
+        socket = await holder.connections.get()
+        holder.io.emit("tick")
+        offset = (await client.event("tick"))[-1]
+        await holder.adapter.drain()
+        key = f"{names['session_key_prefix']}live:{socket.pid}"
+        assert await redis_client.get(key) is not None
+        impostor = await SioPeer.start(node_peers, other.url, transports=["websocket"])
+        connected = await impostor.connect(auth={"pid": socket.pid, "offset": offset})
+        assert connected["recovered"] is False and connected["id"] != socket.id
+        assert await redis_client.get(key) is not None  # left for its node
+        assert socket.connected
+        # Its clean disconnect turns the live session into Node's (and deletes the live one).
+        client.command("closeEngine")
+        await holder.disconnects.get()
+        await holder.adapter.drain()
+        assert await redis_client.get(key) is None
+        assert await redis_client.get(f"{names['session_key_prefix']}{socket.pid}") is not None
+    finally:
+        await holder.io.close()
+        await other.io.close()
+
+
+# -- garbage and outages ------------------------------------------------------------------------
+
+
+async def test_garbage_on_the_stream_is_dropped(
+    redis_server: RedisServer,
+    node_peers: Any,
+    names: dict[str, str],
+    redis_client: aioredis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ours = await start_sio(redis_server, names, recovery=True)
+    try:
+        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
+        await client.connect()
+        socket = await ours.connections.get()
+        ours.io.emit("first")
+        await client.event("first")
+        client.command("closeEngine")
+        await ours.disconnects.get()
+        stream = names["stream_name"]
+        good_opts = {"rooms": [], "except": [], "flags": {}}
+        garbage: list[dict[str, Any]] = [
+            {"no": "nsp"},
+            {"nsp": "/", "uid": "x"},  # no type
+            {"nsp": "/", "uid": "x", "type": "three"},
+            {"nsp": "/", "uid": "x", "type": "3", "data": "{not json"},
+            {"nsp": "/", "uid": "x", "type": "3", "data": "!!! not base64 !!!"},
+            {"nsp": "/", "uid": "x", "type": "3", "data": base64.b64encode(b"\xc1").decode()},
+            {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps({"packet": "p", "opts": good_opts})},
+            {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps({"packet": {"type": 2, "data": []}})},
+            {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps({"packet": {"type": 2, "data": [1]}})},
+            {
+                "nsp": "/",
+                "uid": "x",
+                "type": "3",
+                "data": json.dumps({"packet": {"type": 2, "data": ["e"]}, "opts": {"rooms": "r"}}),
+            },
+            {"nsp": "/", "uid": "x", "type": "4", "data": json.dumps({"opts": good_opts, "rooms": 5})},
+            {"nsp": "/", "uid": 1, "type": "99", "data": "{}"},
+            {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps([1, 2])},
+            {
+                "nsp": "/",
+                "type": "3",
+                "data": json.dumps({"packet": {"type": 2, "data": ["e"]}, "opts": good_opts}),
+            },
+            {"nsp": b"\xff\xfe", "uid": "x", "type": "3"},
+            {"nsp": "/", b"\xff": b"\xfe", "type": "3"},
+        ]
+        with caplog.at_level(logging.DEBUG, logger="sio"):
+            for fields in garbage:
+                await redis_client.xadd(stream, fields)  # type: ignore[arg-type]
+            good = {"packet": {"type": 2, "data": ["valid", 1]}, "opts": good_opts}
+            await redis_client.xadd(stream, {"uid": "x", "nsp": "/", "type": "3", "data": json.dumps(good)})
+            connected = await client.expect("connect")  # the restore reads the garbage too
+            assert connected["recovered"] is True
+            assert [args[:-1] for args in client.events("valid")] == [[1]]
+            await redis_client.xadd(stream, {"uid": "x", "nsp": "/", "type": "3", "data": json.dumps(good)})
+            assert (await client.event("valid"))[:-1] == [1]  # the reader is alive after the garbage
+        assert any("malformed" in r.getMessage() for r in caplog.records)
+        assert socket.id == connected["id"]
+    finally:
+        await ours.io.close()
+
+
+async def test_garbage_on_the_channels_is_dropped(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    node = await start_node(node_peers, redis_server, names)
+    first = await start_sio(redis_server, names)
+    second = await start_sio(redis_server, names)
+    try:
+        await counted([first, second], node, 3)
+        public = f"{names['channel_prefix']}#/#"
+        private = f"{public}{first.adapter.uid}#"
+        for channel in (public, private):
+            for payload in (
+                b"\xc1garbage",
+                b"{json}",
+                msgpack.packb([1, 2]),
+                msgpack.packb({"uid": "x", "nsp": "/", "type": 7}),
+                msgpack.packb({"uid": "x", "nsp": "/", "type": 9, "data": {"packet": "p"}}),
+                msgpack.packb({"uid": "x", "nsp": "/", "type": 8, "data": {"requestId": 1}}),
+                msgpack.packb({"uid": "x", "nsp": "/", "type": 3, "data": {"requestId": "r", "packet": 1}}),
+                msgpack.packb({"uid": "x", "nsp": "/", "type": 42}),
+            ):
+                await redis_client.publish(channel, payload)
+        assert len(await first.io.fetch_sockets()) == 0  # both answered: the garbage did no harm
+        assert sorted(await first.io.server_side_emit_with_ack("ping")) == sorted(
+            ["pong from node", f"pong from sio {second.port}"]
+        )
+    finally:
+        await first.io.close()
+        await second.io.close()
+
+
+async def test_the_readers_resume_where_they_were_after_losing_their_connection(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    node = await start_node(node_peers, redis_server, names)
+    ours = await start_sio(redis_server, names)
+    try:
+        client = await client_of(node_peers, ours.url)
+        await counted([ours], node, 2)
+        await node.call("emit", name="n", args=[0])
+        assert await client.event("n") == [0]
+        readers = [
+            line.split()[0].split("=")[1]
+            for line in (await redis_client.execute_command("CLIENT", "LIST")).decode().splitlines()
+            if "name=sio-streams-reader" in line
+        ]
+        assert len(readers) == 1
+        await redis_client.execute_command("CLIENT", "KILL", "ID", readers[0])
+        for i in range(1, 21):  # written while our reader reconnects (it backs off 0.1 s first)
+            await node.call("emit", name="n", args=[i])
+        for i in range(1, 21):
+            assert await client.event("n") == [i]
+        assert [args[0] for args in client.events("n")] == list(range(21))  # none lost, none twice
+    finally:
+        await ours.io.close()
+
+
+async def test_redis_restarting_the_adapter_comes_back(
+    node_peers: Any, names: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    redis = RedisServer().start()
+    try:
+        first = await start_sio(redis, names, recovery=True)
+        second = await start_sio(redis, names, recovery=True)
+        client_a = await client_of(node_peers, first.url)
+        client_b = await client_of(node_peers, second.url)
+        await counted([first, second], None, 2)
+        first.io.emit("before", 0)
+        assert (await client_b.event("before"))[0] == 0
+        with caplog.at_level(logging.WARNING, logger="sio.redis"):
+            redis.stop()
+            # Commands written before the node saw the connection drop are lost with it (their
+            # callbacks fail: delivered here without an offset); after, they wait in the queue.
+            await wait_until(lambda: not first.adapter.link.healthy, "the outage seen")
+            for i in range(20):  # delivered here at once, without an offset; written once Redis is back
+                first.io.emit("during", i)
+            for i in range(20):
+                assert await client_a.event("during") == [i]
+            with pytest.raises(sio.AckTimeoutError):
+                await first.io.fetch_sockets()
+            redis.start()  # the same port, an empty Redis
+            await counted([first, second], None, 2)
+            first.io.emit("back", 1)
+            assert (await client_b.event("back"))[0] == 1
+        # Written once Redis was back, before "back" (one connection, in order): the other node has them.
+        assert [args[0] for args in client_b.events("during")] == list(range(20))
+        outage = [r for r in caplog.records if "unreachable" in r.getMessage()]
+        assert len(outage) == 2  # one line per node, not per connection or message
+        assert any("reachable again" in r.getMessage() for r in caplog.records)
+        await first.io.close()
+        await second.io.close()
+    finally:
+        redis.stop()
