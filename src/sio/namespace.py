@@ -215,6 +215,8 @@ class Namespace(EventEmitter):
     def _create(
         self, client: Client, auth: Any, session: Session | None, on_connected: Callable[[Socket], None]
     ) -> None:
+        if session is not None and session.sid in self.sockets:  # its id is in use again: never two
+            session = None
         socket = Socket(self, client, auth, session)
         if session is not None and self.server.recovery.skip_middlewares:  # type: ignore[union-attr]
             self._after_middlewares(socket, None, on_connected)

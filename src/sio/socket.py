@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -25,7 +26,7 @@ from sio.adapters.base import NO_ROOMS, BroadcastFlags
 from sio.broadcast import BroadcastOperator
 from sio.engine import OPEN, PreparedMessages
 from sio.engine.exchange import parse_query_multi
-from sio.errors import AckTimeoutError, LocalProtocolError
+from sio.errors import AckTimeoutError, EncodeError, LocalProtocolError
 from sio.reasons import DisconnectReason
 from sio.recovery import RECOVERABLE_REASONS, Session
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from sio.client import Client
     from sio.engine.exchange import HttpExchange
     from sio.namespace import Namespace
+
+log = logging.getLogger("sio")
 
 
 def _without(handlers: tuple[Handler, ...], handler: Handler | None) -> tuple[Handler, ...]:
@@ -148,7 +151,10 @@ class Socket(EventEmitter):
         if session is not None:
             self.adapter.add_all(self.id, session.rooms)
             for packet in session.missed_packets:
-                self._packet(SIO_EVENT, packet)
+                try:
+                    self._packet(SIO_EVENT, packet)
+                except EncodeError:  # a replayed packet the parser cannot carry: skipped, not fatal
+                    log.debug("missed packet of %s not replayed: cannot be encoded", self.id)
 
     def __repr__(self) -> str:
         return f"<Socket id={self.id} nsp={self.nsp.name} connected={self.connected}>"

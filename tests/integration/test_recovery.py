@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import sio
+from sio.recovery import Session
 from tests.integration.rawclient import PollingClient
 from tests.integration.siopeer import SioPeer
 from tests.integration.test_sio_js_client import MODES, Seen
@@ -121,9 +122,7 @@ async def test_a_socket_emit_is_replayed_and_acked_emits_are_not(sio_server, nod
     assert peer.events("with-ack") == []
 
 
-async def test_recovery_skips_middlewares_by_default_and_runs_them_when_asked(
-    sio_server, node_peers
-) -> None:
+async def test_recovery_skips_middlewares_by_default_and_runs_them_when_asked(sio_server, node_peers) -> None:
     for skip, expected_calls in ((True, 1), (False, 2)):
         seen = Seen()
         calls: list[str] = []
@@ -271,3 +270,21 @@ async def test_parse_errors_and_namespace_disconnects_are_not_recoverable(sio_se
     other.disconnect()  # the server makes it leave
     assert await seen.get("disconnect") == "server namespace disconnect"
     assert socket.pid not in store and other.pid not in store and len(store) == 0
+
+
+async def test_a_session_whose_id_is_connected_again_is_not_restored_twice(sio_server) -> None:
+    seen = Seen()
+    running = await sio_server(recovery_setup(seen), connection_state_recovery=True)
+    io: sio.Server = running.app
+    client, _ = await raw_connect(running.port)
+    live: sio.Socket = await seen.get("connection")
+    io.emit("tick")
+    (tick,) = await client.receive()
+    offset = json.loads(tick[2:])[-1]
+    # A session naming a socket that is connected (a store that lagged, a replayed pid): refused.
+    adapter = io.sockets.adapter
+    adapter.persist_session(Session(live.id, "stale-pid", [live.id], {}))
+    _, reply = await raw_connect(running.port, {"pid": "stale-pid", "offset": offset})
+    assert reply["sid"] != live.id
+    assert (await seen.get("connection")).recovered is False
+    assert live.connected and io.sockets.sockets[live.id] is live
