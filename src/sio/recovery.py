@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from sio.reasons import DisconnectReason
 
@@ -129,18 +129,14 @@ def should_include(session_rooms: Iterable[str], rooms: Iterable[str], except_: 
     return included and not any(room in except_ for room in session_rooms)
 
 
-class _Entry:
-    __slots__ = ("data", "emitted_at", "except_", "rooms", "seq", "size")
-
-    def __init__(
-        self, seq: int, rooms: frozenset[str], except_: frozenset[str], data: list[Any], size: int, at: float
-    ) -> None:
-        self.seq = seq
-        self.rooms = rooms
-        self.except_ = except_
-        self.data = data
-        self.size = size
-        self.emitted_at = at
+# One kept packet: (rooms, except, data, size, emitted_at). A tuple, not an object: this is built
+# once per broadcast, and the log's sequence numbers are implicit (the first entry's is ``_first``).
+_Entry = tuple[frozenset[str], frozenset[str], list[Any], int, float]
+_ROOMS: Final = 0
+_EXCEPT: Final = 1
+_DATA: Final = 2
+_SIZE: Final = 3
+_AT: Final = 4
 
 
 class PacketLog:
@@ -155,6 +151,7 @@ class PacketLog:
         self.max_bytes = options.max_buffered_bytes
         self.max_age = options.max_disconnection_duration
         self._entries: deque[_Entry] = deque()
+        self._first = 0  # the sequence number of the oldest entry
         self._next = 0  # the sequence number of the next packet
         self.bytes = 0
         self._clock = wheel.loop.time
@@ -165,27 +162,33 @@ class PacketLog:
 
     def next_offset(self) -> str:
         """The offset the next appended packet gets (append it before asking again)."""
-        return format(self._next, "x")
+        return f"{self._next:x}"
 
     def append(self, rooms: frozenset[str], except_: frozenset[str], data: list[Any], size: int) -> None:
         """Keep a packet sent to ``rooms`` minus ``except_`` (``data`` ends with its offset)."""
         entries = self._entries
-        at = self._clock()
-        entries.append(_Entry(self._next, rooms, except_, data, size, at))
+        entries.append((rooms, except_, data, size, self._clock()))
         self._next += 1
         self.bytes += size
-        while len(entries) > self.max_packets or (self.bytes > self.max_bytes and len(entries) > 1):
-            self.bytes -= entries.popleft().size
+        if len(entries) > self.max_packets or self.bytes > self.max_bytes:
+            self._trim()
         if not self._timer.armed:
-            self._timer.arm_at(entries[0].emitted_at + self.max_age)
+            self._timer.arm_at(entries[0][_AT] + self.max_age)
+
+    def _trim(self) -> None:
+        entries = self._entries
+        while len(entries) > self.max_packets or (self.bytes > self.max_bytes and len(entries) > 1):
+            self.bytes -= entries.popleft()[_SIZE]
+            self._first += 1
 
     def _expire(self) -> None:
         entries = self._entries
         threshold = self._clock() - self.max_age
-        while entries and entries[0].emitted_at <= threshold:
-            self.bytes -= entries.popleft().size
+        while entries and entries[0][_AT] <= threshold:
+            self.bytes -= entries.popleft()[_SIZE]
+            self._first += 1
         if entries:
-            self._timer.arm_at(entries[0].emitted_at + self.max_age)
+            self._timer.arm_at(entries[0][_AT] + self.max_age)
 
     def missed(self, offset: str, session_rooms: list[str]) -> list[list[Any]] | None:
         """The packets after ``offset`` meant for a session in ``session_rooms``; None if ``offset``
@@ -195,26 +198,27 @@ class PacketLog:
         except ValueError:
             return None
         entries = self._entries
-        if not entries or format(seq, "x") != offset:  # one spelling per offset: "0a" is not "a"
+        if not entries or f"{seq:x}" != offset:  # one spelling per offset: "0a" is not "a"
             return None
-        first = entries[0].seq
-        if seq < first or seq > entries[-1].seq:
+        first = self._first
+        if seq < first or seq >= self._next:
             return None
         rooms = frozenset(session_rooms)
         out: list[list[Any]] = []
         for index in range(seq - first + 1, len(entries)):
             entry = entries[index]
-            if entry.rooms and rooms.isdisjoint(entry.rooms):
+            if entry[_ROOMS] and rooms.isdisjoint(entry[_ROOMS]):
                 continue
-            if entry.except_ and not rooms.isdisjoint(entry.except_):
+            if entry[_EXCEPT] and not rooms.isdisjoint(entry[_EXCEPT]):
                 continue
-            out.append(entry.data)
+            out.append(entry[_DATA])
         return out
 
     def close(self) -> None:
         """Drop every packet and the timer."""
         self._timer.cancel()
         self._entries.clear()
+        self._first = self._next
         self.bytes = 0
 
 
