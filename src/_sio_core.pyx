@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: embedsignature=True, freethreading_compatible=False
 # cython: profile=False, linetrace=False, initializedcheck=False, binding=False
-"""sio's sans-I/O core: WebSocket frames, Engine.IO and Socket.IO packets, timer wheel.
+"""sio's sans-I/O core: WebSocket frames, Engine.IO and Socket.IO packets, msgpack, timer wheel.
 
 One compilation unit (uvloop style) made of the focused parts under ``core/``.
 Nothing here knows about asyncio or sockets: bytes in, events out; packets in,
@@ -9,8 +9,8 @@ bytes out; a timer wheel advanced by whoever owns the clock.
 """
 
 cimport cython
-from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
-from libc.string cimport memcpy
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int8_t, int16_t, int32_t, int64_t
+from libc.string cimport memcpy, memcmp
 from libc.math cimport trunc, fabs, isfinite
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
@@ -30,7 +30,7 @@ from cpython.unicode cimport (PyUnicode_DecodeUTF8, PyUnicode_Check, PyUnicode_C
                               PyUnicode_GET_LENGTH, PyUnicode_READ_CHAR, PyUnicode_Substring,
                               PyUnicode_FindChar)
 from cpython.float cimport PyFloat_Check
-from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -54,4 +54,5 @@ include "core/ws.pxi"
 include "core/eio.pxi"
 include "core/json.pxi"
 include "core/sio.pxi"
+include "core/msgpack.pxi"
 include "core/wheel.pxi"

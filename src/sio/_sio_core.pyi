@@ -179,6 +179,27 @@ class SioDecoder:
 def encode_json(value: Any) -> bytes:
     """Serialise ``value`` exactly as JavaScript's JSON.stringify would."""
 
+# --- msgpack (socket.io-msgpack-parser's packets, sio.notepack's values) ------------------
+
+def msgpack_setup(
+    ext_hook: Callable[[int, bytes], Any], pack: Callable[[Any], bytes], unpack: Callable[[bytes], Any]
+) -> None:
+    """Register sio.notepack's msgpack: its ext_hook, its Packer's ``pack``, its reference unpack."""
+
+def msgpack_unpack(wire: bytes) -> Any:
+    """Decode one msgpack value as sio.notepack.unpack does (ValueError for bad bytes)."""
+
+def encode_msgpack_packet(type: int, nsp: str, data: Any = None, id: int | None = None) -> list[str | bytes]:
+    """One packet as socket.io-msgpack-parser sends it: ``[bytes]`` (EncodeError for bad data)."""
+
+class MsgpackDecoder:
+    """socket.io-msgpack-parser's packets in, checked packets out (stateless)."""
+
+    def feed(self, message: str | bytes) -> SioPacket:
+        """Decode one message (SocketIOError for anything but one valid packet)."""
+    def reset(self) -> None:
+        """Nothing is ever half-received."""
+
 # --- timer wheel --------------------------------------------------------------------
 
 class Timer:

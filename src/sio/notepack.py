@@ -6,6 +6,10 @@ Used by the msgpack parser (socket.io-msgpack-parser) and the Redis adapters' me
 - In: ``undefined`` becomes None; a ``Date`` (notepack 3: a msgpack timestamp; notepack 2: ext
   type 0, 8 bytes of milliseconds) becomes the ISO string ``JSON.stringify`` gives
   (``2026-12-01T16:10:47.123Z``), as Node's socket.io would send it on to a JSON client.
+
+``unpack`` runs the core's decoder (``_sio_core.msgpack_unpack``) for the usual msgpack; the core
+hands anything else (bad bytes, timestamps, deep nesting) to :func:`_unpack_reference` below, which
+decides values and errors alike. The msgpack parser's packets take the same paths.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
+
+from sio import _sio_core
 
 __all__ = ["pack", "unpack"]
 
@@ -59,8 +65,8 @@ def _dates_to_strings(value: Any) -> Any:
     return value
 
 
-def unpack(wire: bytes) -> Any:
-    """Decode one msgpack value (ValueError for bytes that are not exactly one)."""
+def _unpack_reference(wire: bytes) -> Any:
+    """What :func:`unpack` returns or raises, for any input (the core's fast path agrees with it)."""
     try:
         value = msgpack.unpackb(wire, raw=False, strict_map_key=False, ext_hook=_ext)
     except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as exc:
@@ -68,3 +74,11 @@ def unpack(wire: bytes) -> Any:
     if any(header in wire for header in _TIMESTAMP_HEADERS):
         value = _dates_to_strings(value)
     return value
+
+
+_sio_core.msgpack_setup(_ext, _packer.pack, _unpack_reference)
+
+
+def unpack(wire: bytes) -> Any:
+    """Decode one msgpack value (ValueError for bytes that are not exactly one)."""
+    return _sio_core.msgpack_unpack(wire)

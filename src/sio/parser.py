@@ -21,18 +21,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sio import notepack
-from sio._sio_core import (
-    RESERVED_EVENTS,
-    SIO_CONNECT,
-    SIO_CONNECT_ERROR,
-    SIO_DISCONNECT,
-    SIO_EVENT,
-    SioDecoder,
-    encode_sio_packet,
-)
+from sio import notepack  # noqa: F401  (registers its msgpack with the core's msgpack codec)
+from sio._sio_core import MsgpackDecoder, SioDecoder, encode_msgpack_packet, encode_sio_packet
 from sio._sio_core import SioPacket as Packet
-from sio.errors import EncodeError, SocketIOError
 
 __all__ = ["Decoder", "JsonParser", "MsgpackDecoder", "MsgpackParser", "Packet", "Parser"]
 
@@ -81,9 +72,6 @@ class JsonParser:
         return SioDecoder(self.max_attachments)
 
 
-_MAX_ACK_ID = 2**53 - 1  # what a JavaScript number holds exactly
-
-
 class MsgpackParser:
     """socket.io-msgpack-parser 3.0.2 (Node's ``parser: require("socket.io-msgpack-parser")``).
 
@@ -94,72 +82,19 @@ class MsgpackParser:
     start with its name, not a reserved one (``connect``, ``disconnect``, ...), as the JSON
     parser checks (Node's msgpack parser does not: a client's ``disconnect`` event reaches the
     server's disconnect handlers there).
+
+    Both directions are in the Cython core (``encode_msgpack_packet``, ``MsgpackDecoder``), on
+    :mod:`sio.notepack`'s msgpack: the core writes the packet's map around msgpack's packing of
+    the data, and decodes the usual packets itself; anything unusual goes to notepack's
+    reference path, so values and errors are notepack's.
     """
 
-    __slots__ = ()
+    __slots__ = ("encode",)
 
-    def encode(self, type: int, nsp: str, data: Any = None, id: int | None = None) -> list[str | bytes]:
-        """One binary message."""
-        packet: dict[str, Any] = (
-            {"type": type, "nsp": nsp} if data is None else {"type": type, "data": data, "nsp": nsp}
-        )
-        if id is not None:
-            packet["id"] = id
-        try:
-            return [notepack.pack(packet)]
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise EncodeError(f"cannot encode as msgpack: {exc}") from None
+    def __init__(self) -> None:
+        # The Cython encoder itself, not a wrapper: it is called once per emit.
+        self.encode = encode_msgpack_packet
 
     def decoder(self) -> MsgpackDecoder:
         """A decoder for one connection (stateless: nothing waits for attachments)."""
         return MsgpackDecoder()
-
-
-class MsgpackDecoder:
-    """Binary messages in, checked packets out."""
-
-    __slots__ = ()
-
-    def feed(self, message: str | bytes) -> Packet:
-        """Decode one message (:class:`~sio.SocketIOError` for anything but one valid packet)."""
-        if isinstance(message, str):
-            raise SocketIOError("msgpack parser: a text message")
-        try:
-            packet = notepack.unpack(message)
-        except ValueError as exc:
-            raise SocketIOError(f"msgpack parser: {exc}") from None
-        if not isinstance(packet, dict):
-            raise SocketIOError("msgpack parser: not a map")
-        kind = packet.get("type")
-        if type(kind) is not int or not SIO_CONNECT <= kind <= SIO_CONNECT_ERROR:
-            raise SocketIOError("invalid packet type")
-        nsp = packet.get("nsp")
-        if not isinstance(nsp, str):
-            raise SocketIOError("invalid namespace")
-        data = packet.get("data")
-        if not _data_valid(kind, data):
-            raise SocketIOError("invalid payload")
-        ack_id = packet.get("id")
-        if ack_id is not None and (type(ack_id) is not int or not 0 <= ack_id <= _MAX_ACK_ID):
-            raise SocketIOError("invalid packet id")
-        return Packet(kind, nsp, data, ack_id)
-
-    def reset(self) -> None:
-        """Nothing is ever half-received."""
-
-
-def _data_valid(kind: int, data: Any) -> bool:
-    if kind == SIO_CONNECT:
-        return data is None or isinstance(data, dict)
-    if kind == SIO_DISCONNECT:
-        return data is None
-    if kind == SIO_CONNECT_ERROR:
-        return isinstance(data, (str, dict))
-    if kind == SIO_EVENT:  # named, and not a name the server keeps (as the JSON parser checks)
-        return (
-            isinstance(data, list)
-            and bool(data)
-            and isinstance(data[0], str)
-            and data[0] not in RESERVED_EVENTS
-        )
-    return isinstance(data, list)  # ACK
