@@ -47,7 +47,10 @@ def _ext(code: int, data: bytes) -> Any:
 
 
 def _iso(seconds: int, milliseconds: int) -> str:
-    moment = datetime.fromtimestamp(seconds, UTC)
+    try:
+        moment = datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):  # a date no calendar holds: a peer's garbage
+        raise ValueError(f"a date out of range ({seconds} s)") from None
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{milliseconds:03d}Z"
 
 

@@ -3,9 +3,13 @@ Redis adapter's), printed by ``node -e 'require("notepack.io").encode(...)'`` in
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
+from sio.errors import SocketIOError
 from sio.notepack import pack, unpack
+from sio.parser import MsgpackParser
 
 DATE = "2026-12-01T16:10:47.123Z"  # new Date(Date.UTC(2026, 11, 1, 16, 10, 47, 123))
 
@@ -34,3 +38,15 @@ def test_bytes_go_out_as_bin_and_come_back() -> None:
 def test_what_is_not_one_value_is_refused(wire: str) -> None:
     with pytest.raises(ValueError):
         unpack(bytes.fromhex(wire))
+
+
+def test_a_date_out_of_any_calendar_is_a_value_error_and_a_protocol_error() -> None:
+    huge = b"\xc7\x0c\xff" + struct.pack(">IQ", 0, 2**62)  # timestamp 96: 2**62 seconds
+    with pytest.raises(ValueError, match="out of range"):
+        unpack(huge)
+    notepack2 = b"\xd7\x00" + (2**62).to_bytes(8, "big")  # notepack 2's Date: 2**62 ms
+    with pytest.raises(ValueError):
+        unpack(notepack2)
+    packet = b"\x83\xa4type\x02\xa3nsp\xa1/\xa4data\x92\xa1e" + huge
+    with pytest.raises(SocketIOError):
+        MsgpackParser().decoder().feed(packet)
