@@ -38,6 +38,11 @@ SEEDS: dict[str, list[bytes]] = {
         b'\x01\x0842["chat",{"a":1}]',
         b'\x01\x1e451-["up",{"_placeholder":true,"num":0}]\x00\x04abcd',
     ],
+    "msgpack_packets": [
+        b"\x84\xa4type\x02\xa4data\x92\xa4chat\x81\xa1a\x01\xa3nsp\xa1/\xa2id\x07",
+        b"\x83\xa4type\x00\xa3nsp\xa1/\xa7options\x81\xa8compress\xc3",
+        b"\x83\xa4type\x02\xa3nsp\xa1/\xa4data\x92\xa1e\xd6\xff\x00\x00\x00\x01",
+    ],
     "http_requests": [
         b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n",
         b"POST /engine.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nContent-Length: 2\r\n\r\n40",

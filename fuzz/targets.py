@@ -18,6 +18,7 @@ from typing import Any
 import atheris
 
 with atheris.instrument_imports():
+    from sio import notepack
     from sio._sio_core import (
         EngineIOError,
         FrameParser,
@@ -29,6 +30,7 @@ with atheris.instrument_imports():
     )
     from sio.engine import EngineServer
     from sio.frontends.builtin import HttpConnection
+    from sio.parser import MsgpackParser
 
 
 def ws_frames(data: bytes) -> None:
@@ -66,6 +68,14 @@ def sio_packets(data: bytes) -> None:
             decoder.feed(message)
         except SocketIOError:
             decoder.reset()
+
+
+def msgpack_packets(data: bytes) -> None:
+    """msgpack parser messages (the core's decoder, its Python fallback behind it), and notepack."""
+    with contextlib.suppress(SocketIOError):
+        MsgpackParser().decoder().feed(data)
+    with contextlib.suppress(ValueError):
+        notepack.unpack(data)
 
 
 class _Transport(asyncio.Transport):
@@ -132,6 +142,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "ws_frames": ws_frames,
     "eio_packets": eio_packets,
     "sio_packets": sio_packets,
+    "msgpack_packets": msgpack_packets,
     "http_requests": http_requests,
 }
 
