@@ -680,10 +680,13 @@ async def test_a_killed_node_s_client_is_recovered_by_another(
         await client.expect("disconnect")
         private = f"{names['channel_prefix']}#/#{uid}#"
 
-        async def dead() -> bool:
-            return (await redis_client.pubsub_numsub(private))[0][1] == 0
+        async def dead() -> bool:  # its connections closed, its node key expired
+            node_key = f"{names['session_key_prefix']}node:{uid}"
+            return (await redis_client.pubsub_numsub(private))[0][1] == 0 and not await redis_client.exists(
+                node_key
+            )
 
-        await wait_until(dead, "Redis saw the killed node's connections close")
+        await wait_until(dead, "Redis saw the killed node's connections close and its key expire")
         await missed_from(survivor, "sio", sid, "survivor")
         relay.open.set()
         connected = await client.expect("connect")
@@ -703,7 +706,9 @@ async def test_a_killed_node_s_client_is_recovered_by_another(
         await survivor.adapter.drain()
         raw = await redis_client.get(f"{names['session_key_prefix']}live:{socket.pid}")
         assert raw is not None
-        assert msgpack.unpackb(base64.b64decode(raw))["uid"] == survivor.adapter.uid
+        owner, value = raw.split(b" ")
+        assert owner.decode() == survivor.adapter.uid
+        assert msgpack.unpackb(base64.b64decode(value))["nsp"] == "/"
     finally:
         if process.returncode is None:
             process.kill()
@@ -899,3 +904,468 @@ async def test_redis_restarting_the_adapter_comes_back(
         await second.io.close()
     finally:
         redis.stop()
+
+
+# -- review findings ----------------------------------------------------------------------------
+
+
+def _good_entry(event: str, *args: Any, flags: Any = None, **packet: Any) -> dict[str, str]:
+    opts: dict[str, Any] = {"rooms": [], "except": []}
+    if flags is not None:
+        opts["flags"] = flags
+    data = {"packet": {"type": 2, "data": [event, *args], **packet}, "opts": opts}
+    return {"uid": "x", "nsp": "/", "type": "3", "data": json.dumps(data)}
+
+
+async def test_an_entry_with_a_bad_type_does_not_drop_the_rest_of_its_batch(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    ours = await start_sio(redis_server, names)
+    try:
+        client = await client_of(node_peers, ours.url)
+        await ours.connections.get()
+        stream = names["stream_name"]
+        async with redis_client.pipeline(transaction=True) as pipe:  # one batch for the reader
+            for kind in ("²", "٣", "3 ", "+3", "00003"):  # digits to str.isdigit, not to TYPE
+                pipe.xadd(stream, {"uid": "x", "nsp": "/", "type": kind, "data": "{}"})
+            pipe.xadd(stream, _good_entry("valid", 1))  # type: ignore[arg-type]
+            await pipe.execute()
+        await redis_client.xadd(stream, _good_entry("valid", 2))  # type: ignore[arg-type]
+        assert await client.event("valid") == [1]
+        assert await client.event("valid") == [2]
+    finally:
+        await ours.io.close()
+
+
+async def test_a_session_is_not_restored_in_another_namespace(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    """A pid of "/" presented to "/admin" (whose middleware refuses everyone) is not a session there,
+    live or persisted; and a pid that is not a pid ("live:<pid>") does not reach the live key."""
+    holder = await start_sio(redis_server, names, recovery=True)
+    other = await start_sio(redis_server, names, recovery=True)
+
+    def refuse(socket: sio.Socket) -> None:
+        raise sio.ConnectError("admins only")
+
+    other.io.of("/admin").use(refuse)
+    try:
+        client = await client_of(node_peers, holder.url)
+        socket = await holder.connections.get()
+        pid = socket.pid
+        assert pid is not None
+        holder.io.emit("tick")
+        offset = (await client.event("tick"))[-1]
+        await holder.adapter.drain()
+        assert await redis_client.get(f"{names['session_key_prefix']}live:{pid}") is not None
+
+        async def attempt(nsp: str, presented: str) -> dict[str, Any]:
+            impostor = await SioPeer.start(node_peers, other.url, transports=["websocket"])
+            return await impostor.connect(nsp, auth={"pid": presented, "offset": offset})
+
+        refused = await attempt("/admin", pid)  # the live session, its node alive for "/" only
+        assert refused["event"] == "connect_error" and refused["message"] == "admins only", refused
+        fresh = await attempt("/", f"live:{pid}")
+        assert fresh["event"] == "connect" and fresh["recovered"] is False and fresh["id"] != socket.id
+        assert socket.connected
+
+        client.command("closeEngine")  # now a persisted session (of "/")
+        await holder.disconnects.get()
+        await holder.adapter.drain()
+        assert await redis_client.get(f"{names['session_key_prefix']}{pid}") is not None
+        refused = await attempt("/admin", pid)
+        assert refused["event"] == "connect_error" and refused["message"] == "admins only", refused
+    finally:
+        await holder.io.close()
+        await other.io.close()
+
+
+def _client_names(reply: bytes) -> list[str]:
+    return [
+        field.split("=", 1)[1]
+        for line in reply.decode().splitlines()
+        for field in line.split()
+        if field.startswith("name=sio-streams")
+    ]
+
+
+async def test_close_closes_every_redis_connection(node_peers: Any, names: dict[str, str]) -> None:
+    redis = RedisServer().start()
+    client = aioredis.Redis.from_url(redis.url)
+    try:
+        ours = await start_sio(redis, names, recovery=True, stream_count=2)
+        await client_of(node_peers, ours.url)
+        await ours.connections.get()
+        await counted([ours], None, 1)
+
+        async def listed() -> list[str]:
+            return _client_names(await client.execute_command("CLIENT", "LIST"))
+
+        assert sorted(set(await listed())) == [
+            "sio-streams-commands",
+            "sio-streams-reader",
+            "sio-streams-subscriber",
+        ]
+        await ours.io.close()
+
+        async def none_left() -> bool:
+            return await listed() == []
+
+        await wait_until(none_left, "every connection of the adapter closed")
+    finally:
+        await client.aclose()
+        redis.stop()
+
+
+async def test_a_frozen_redis_holds_up_nothing(
+    node_peers: Any, names: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGSTOP: connections stay open, nothing answers. Broadcasts and a socket's own emits are
+    delivered here (without an offset) once the reply deadline dropped the command connection; a
+    restore gives a fresh session; a TCP connect alone is not "reachable again"; SIGCONT heals."""
+    from sio.adapters.redis import streams_link
+
+    monkeypatch.setattr(streams_link, "REPLY_TIMEOUT", 1.0)
+    monkeypatch.setattr(streams_link, "CONNECT_TIMEOUT", 1.0)
+    redis = RedisServer().start()
+    assert redis.process is not None
+    frozen = False
+    try:
+        ours = await start_sio(redis, names, recovery=True)
+        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
+        first = await client.connect()
+        socket = await ours.connections.get()
+        ours.io.emit("tick")
+        assert len(await client.event("tick")) == 1  # its offset
+        link = ours.adapter.link
+        with caplog.at_level(logging.WARNING, logger="sio.redis"):
+            redis.process.send_signal(signal.SIGSTOP)
+            frozen = True
+            ours.io.emit("during", 1)
+            assert await asyncio.wait_for(client.event("during"), 20) == [1]  # no offset
+            socket.emit("direct", 2)
+            assert await asyncio.wait_for(client.event("direct"), 20) == [2]
+            assert not link.healthy
+
+            def reconnected_over_tcp() -> bool:
+                return link.commands.proto is not None
+
+            await wait_until(reconnected_over_tcp, "a new TCP connection to the frozen Redis")
+            assert not link.commands.up and not link.healthy
+            assert not any("reachable again" in r.getMessage() for r in caplog.records)
+
+            client.command("closeEngine")
+            await ours.disconnects.get()
+            connected = await asyncio.wait_for(client.expect("connect"), 20)
+            assert connected["recovered"] is False and connected["id"] != first["id"]
+            assert len(link.commands.pending) < 10  # nothing piles up behind the frozen Redis
+
+            redis.process.send_signal(signal.SIGCONT)
+            frozen = False
+            await wait_until(lambda: link.healthy, "Redis answering again", limit=20)
+            assert any("reachable again" in r.getMessage() for r in caplog.records)
+        ours.io.emit("after")
+        assert len(await client.event("after")) == 1  # an offset again
+        await ours.io.close()
+    finally:
+        if frozen:
+            redis.process.send_signal(signal.SIGCONT)
+        redis.stop()
+
+
+async def test_a_live_session_is_not_taken_while_its_node_is_alive(
+    redis_server: RedisServer,
+    node_peers: Any,
+    names: dict[str, str],
+    redis_client: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The holder's subscriber is away (killed by Redis, reconnecting): nobody subscribes its
+    private channel, but its node key is fresh, so its connected socket's session stays."""
+    holder = await start_sio(redis_server, names, recovery=True)
+    other = await start_sio(redis_server, names, recovery=True)
+    try:
+        client = await client_of(node_peers, holder.url)
+        socket = await holder.connections.get()
+        holder.io.emit("tick")
+        offset = (await client.event("tick"))[-1]
+        await holder.adapter.drain()
+        live_key = f"{names['session_key_prefix']}live:{socket.pid}"
+        assert await redis_client.get(live_key) is not None
+        link = holder.adapter.link
+        open_connection = link.open
+
+        async def subscriber_refused(on_reply: Any, role: str, *rest: Any) -> Any:
+            if role == "subscriber":
+                raise OSError("refused by the test")  # its subscriber stays away
+            return await open_connection(on_reply, role, *rest)
+
+        monkeypatch.setattr(link, "open", subscriber_refused)
+        subscriber = link.subscriber
+        assert subscriber.proto is not None and subscriber.proto.transport is not None
+        host, port = subscriber.proto.transport.get_extra_info("sockname")[:2]
+        await redis_client.execute_command("CLIENT", "KILL", "ADDR", f"{host}:{port}")
+        private = f"{names['channel_prefix']}#/#{holder.adapter.uid}#"
+
+        async def unsubscribed() -> bool:
+            return (await redis_client.pubsub_numsub(private))[0][1] == 0
+
+        await wait_until(unsubscribed, "the holder's subscriber gone")
+        impostor = await SioPeer.start(node_peers, other.url, transports=["websocket"])
+        connected = await impostor.connect(auth={"pid": socket.pid, "offset": offset})
+        assert connected["recovered"] is False and connected["id"] != socket.id
+        assert await redis_client.get(live_key) is not None
+    finally:
+        await holder.io.close()
+        await other.io.close()
+
+
+async def test_a_claimed_live_session_is_not_brought_back_by_its_old_node(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    ours = await start_sio(redis_server, names, recovery=True)
+    try:
+        client = await client_of(node_peers, ours.url)
+        socket = await ours.connections.get()
+        await ours.adapter.drain()
+        live_key = f"{names['session_key_prefix']}live:{socket.pid}"
+        assert await redis_client.get(live_key) is not None
+        await redis_client.set(live_key, b"claimed someone-else")  # what another node's claim leaves
+        client.command("closeEngine")
+        await ours.disconnects.get()
+        await ours.adapter.drain()
+        assert await redis_client.get(f"{names['session_key_prefix']}{socket.pid}") is None
+        assert await redis_client.get(live_key) == b"claimed someone-else"
+    finally:
+        await ours.io.close()
+
+
+async def test_the_offline_queue_is_bounded_in_bytes_and_takes_paused_writes(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sio.adapters.redis import streams_link
+    from sio.adapters.redis.connection import resp_command
+    from tests.redis_server import _free_port
+
+    monkeypatch.setattr(streams_link, "QUEUE_BYTES", 10_000)
+    away = streams_link.StreamsLink(f"redis://127.0.0.1:{_free_port()}/0")  # nothing listens there
+    try:
+        for i in range(100):
+            away.commands.send(resp_command("SET", f"k{i}", "x" * 1000))
+        assert away.commands.queue_bytes <= 10_000
+        assert b"k99" in away.commands.queue[-1][0] and b"k0\r" not in away.commands.queue[0][0]
+    finally:
+        await away.close()
+
+    link = streams_link.StreamsLink(redis_server.url)
+    try:
+        link.start()
+        await link.commands.ready.wait()
+        proto = link.commands.proto
+        assert proto is not None
+        proto.pause_writing()  # the transport's buffer is full
+        replies: list[Any] = []
+        link.commands.send(resp_command("PING"), replies.append)
+        assert len(link.commands.queue) == 1 and not link.commands.pending
+        proto.resume_writing()
+        await link.drain()
+        assert replies == [b"PONG"]
+    finally:
+        await link.close()
+
+
+async def test_live_sessions_do_not_fill_the_queue_during_an_outage(
+    node_peers: Any, names: dict[str, str]
+) -> None:
+    redis = RedisServer().start()
+    client_redis = aioredis.Redis.from_url(redis.url)
+    try:
+        ours = await start_sio(redis, names, recovery=True)
+        await client_of(node_peers, ours.url)
+        socket = await ours.connections.get()
+        adapter = ours.adapter
+        await adapter.drain()
+        redis.stop()
+        await wait_until(lambda: not adapter.link.commands.up, "the outage seen")
+        for _ in range(5):
+            adapter._refresh()
+            socket.join(f"room-{_}")
+            await asyncio.sleep(0)
+        assert not any(b"live:" in command for command, *_ in adapter.link.commands.queue)
+        redis.start()
+        live_key = f"{names['session_key_prefix']}live:{socket.pid}"
+
+        async def rewritten() -> bool:
+            return bool(await client_redis.exists(live_key))
+
+        await wait_until(rewritten, "the live session written again once Redis is back", limit=20)
+        raw = await client_redis.get(live_key)
+        assert raw is not None
+        rooms = msgpack.unpackb(base64.b64decode(raw.split(b" ")[1]))["rooms"]
+        assert sorted(rooms) == sorted([socket.id, *(f"room-{i}" for i in range(5))])
+        await ours.io.close()
+    finally:
+        await client_redis.aclose()
+        redis.stop()
+
+
+async def test_a_restore_passes_pages_of_malformed_entries(
+    redis_server: RedisServer,
+    node_peers: Any,
+    names: dict[str, str],
+    redis_client: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(streams_module, "RESTORE_PAGE", 2)
+    ours = await start_sio(redis_server, names, recovery=True)
+    try:
+        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
+        await client.connect()
+        await ours.connections.get()
+        ours.io.emit("n", -1)
+        await client.event("n")
+        client.command("closeEngine")
+        await ours.disconnects.get()
+        for _ in range(3):  # fields that are not UTF-8: not even parsed
+            await redis_client.xadd(names["stream_name"], {b"\xff": b"\xfe", "nsp": "/"})
+        ours.io.emit("n", 0)
+        connected = await client.expect("connect")
+        assert connected["recovered"] is True
+        assert [args[0] for args in client.events("n")] == [-1, 0]
+    finally:
+        await ours.io.close()
+
+
+async def test_a_restore_past_the_buffer_bounds_is_a_fresh_session(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str]
+) -> None:
+    ours = await start_sio(redis_server, names, recovery={"max_buffered_packets": 3})
+    try:
+        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
+        first = await client.connect()
+        await ours.connections.get()
+        ours.io.emit("n", -1)
+        await client.event("n")
+        client.command("closeEngine")
+        await ours.disconnects.get()
+        for i in range(5):
+            ours.io.emit("n", i)
+        connected = await client.expect("connect")
+        assert connected["recovered"] is False and connected["id"] != first["id"]
+    finally:
+        await ours.io.close()
+
+
+async def test_a_call_that_failed_is_not_run_later() -> None:
+    from sio.adapters.redis import streams_link
+    from tests.redis_server import _free_port
+
+    link = streams_link.StreamsLink(f"redis://127.0.0.1:{_free_port()}/0")
+    try:
+        link.start()
+        with pytest.raises(ConnectionError):
+            await link.commands.call("DEL", "a-session")  # queued at first, then Redis is away
+        assert len(link.commands.queue) == 0
+        with pytest.raises(ConnectionError):
+            await link.commands.call("DEL", "a-session")  # now at once
+        assert len(link.commands.queue) == 0
+    finally:
+        await link.close()
+
+
+async def test_an_unencodable_broadcast_raises_encode_error(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str]
+) -> None:
+    for recovery in (True, None):
+        ours = await start_sio(redis_server, names, recovery=recovery)
+        try:
+            await client_of(node_peers, ours.url)
+            socket = await ours.connections.get()
+            with pytest.raises(sio.EncodeError):
+                ours.io.emit("bad", object())
+            with pytest.raises(sio.EncodeError):
+                socket.to("room").emit("bad", {1, 2})
+            if recovery:
+                with pytest.raises(sio.EncodeError):
+                    socket.emit("bad", object())
+        finally:
+            await ours.io.close()
+
+
+async def test_unsubscribing_leaves_a_channel_another_handler_took_over(redis_server: RedisServer) -> None:
+    from sio.adapters.redis import streams_link
+
+    link = streams_link.StreamsLink(redis_server.url)
+    client = aioredis.Redis.from_url(redis_server.url)
+    got: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+
+    def old(channel: bytes, message: bytes) -> None:
+        got.put_nowait(("old", message))
+
+    def new(channel: bytes, message: bytes) -> None:
+        got.put_nowait(("new", message))
+
+    try:
+        link.subscribe(["dyn#"], old)
+        link.start()
+        link.subscribe(["dyn#"], new)  # a re-created namespace's adapter
+        link.unsubscribe(["dyn#"], old)  # the old one closes after
+        assert link.channels == {"dyn#": new}
+        await link.subscriber.ready.wait()
+
+        async def subscribed() -> bool:
+            return (await client.pubsub_numsub("dyn#"))[0][1] == 1
+
+        await wait_until(subscribed, "the channel subscribed")
+        await client.publish("dyn#", b"hi")
+        assert await asyncio.wait_for(got.get(), 10) == ("new", b"hi")
+    finally:
+        await link.close()
+        await client.aclose()
+
+
+async def test_a_closed_link_answers_and_refuses(redis_server: RedisServer, names: dict[str, str]) -> None:
+    from sio.adapters.redis import streams_link
+    from sio.adapters.redis.connection import resp_command
+
+    link = streams_link.StreamsLink(redis_server.url)
+    link.start()
+    replies: list[Any] = []
+    link.commands.send(resp_command("PING"), replies.append)  # queued: not connected yet
+    await link.close()
+    assert len(replies) == 1 and isinstance(replies[0], ConnectionError)
+    link.commands.send(resp_command("PING"), replies.append)
+    assert len(replies) == 2 and isinstance(replies[1], ConnectionError)
+    assert len(link.commands.queue) == 0
+
+    factory = redis_streams_adapter(redis_server.url, **names)
+    first = sio.Server(adapter=factory)
+    await first.serve("127.0.0.1", 0)
+    await first.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        second = sio.Server(adapter=factory)
+        await second.serve("127.0.0.1", 0)
+
+
+async def test_remote_broadcasts_get_an_offset_on_node_s_conditions(
+    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    ours = await start_sio(redis_server, names, recovery=True)
+    try:
+        client = await client_of(node_peers, ours.url)
+        await ours.connections.get()
+        stream = names["stream_name"]
+        for entry in (
+            _good_entry("e", "volatile false", flags={"volatile": False}),
+            _good_entry("e", "id null", id=None),
+            {**_good_entry("e", "binary type"), "data": json.dumps({
+                "packet": {"type": 5, "data": ["e", "binary type"]}, "opts": {"rooms": [], "except": []}
+            })},
+            _good_entry("e", "plain", flags={}),
+        ):  # fmt: skip
+            await redis_client.xadd(stream, entry)  # type: ignore[arg-type]
+        got = [await client.event("e") for _ in range(4)]
+        assert got[:3] == [["volatile false"], ["id null"], ["binary type"]]
+        assert got[3][0] == "plain" and streams_module.OFFSET.fullmatch(got[3][1])
+    finally:
+        await ours.io.close()

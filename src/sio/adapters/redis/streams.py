@@ -16,18 +16,24 @@ resumes there after an outage, so nothing still in the stream is lost.
 
 Connection state recovery (``sio.Server(connection_state_recovery=...)``), as Node's: offsets are
 entry ids (a local broadcast is delivered once its XADD answered, with the id appended, in the
-order of the broadcasts); a disconnected socket's session is ``SET <session_key_prefix><pid>
-<base64 msgpack> PX <max_disconnection_duration>``; a restore reads it (MULTI GET DEL) and the
-entries after the client's offset (``XRANGE``).
+order of the broadcasts; without an answer, at once and without one); a disconnected socket's
+session is ``SET <session_key_prefix><pid> <base64 msgpack> PX <max_disconnection_duration>``
+(with the namespace, which Node ignores: a session is restored only in its own namespace); a
+restore reads it (MULTI GET DEL) and the entries after the client's offset (``XRANGE``), within
+the server's ``max_buffered_packets`` / ``max_buffered_bytes`` and ``RESTORE_TIMEOUT``.
 
 Beyond Node (``live_sessions``, on by default): the session of every *connected* socket is also
-kept under ``<session_key_prefix>live:<pid>`` with the uid of its node, written when it connects
-and when its rooms change, refreshed every ``max_disconnection_duration / 2`` (PX 1.5 times the
-duration), deleted when it disconnects (its normal session is written instead). A restore that
-finds no normal session takes the live one if its node is dead — nobody subscribes that node's
-private channel any more (a killed process's connections close at once) — so a node killed
-without a clean disconnect (SIGKILL, OOM) does not take its clients' sessions with it
-(socketio/socket.io-redis-streams-adapter#27, socketio/socket.io#5413).
+kept under ``<session_key_prefix>live:<pid>`` as ``<uid of its node> <base64 msgpack>``, written
+when it connects and when its rooms change, refreshed every ``max_disconnection_duration / 2``
+(PX 1.5 times the duration), deleted when it disconnects (its normal session is written instead,
+both only if the live key is still this node's). Each node also keeps
+``<session_key_prefix>node:<uid>`` (PX ``NODE_TTL``, rewritten every ``NODE_HEARTBEAT``). A
+restore that finds no normal session takes the live one of its namespace if its node is dead:
+nobody subscribes that node's private channel (a killed process's connections close at once)
+and its node key expired (a subscriber reconnecting is not a death) — so a node killed without
+a clean disconnect (SIGKILL, OOM) does not take its clients' sessions with it
+(socketio/socket.io-redis-streams-adapter#27, socketio/socket.io#5413). The claimed key holds
+``claimed <uid>`` until the new node writes it.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import math
 import re
@@ -62,7 +69,7 @@ from sio.adapters.redis.codec import decode_msgpack, encode_msgpack
 from sio.adapters.redis.connection import resp_command
 from sio.adapters.redis.sharded import has_binary
 from sio.adapters.redis.streams_link import StreamsLink
-from sio.errors import AckTimeoutError
+from sio.errors import AckTimeoutError, EncodeError
 from sio.parser import Packet
 from sio.recovery import Session, should_include
 
@@ -86,6 +93,27 @@ RESTORE_SESSION_MAX_XRANGE_CALLS = 100  # Node's bound on the pages a restore re
 RESTORE_PAGE = 1_000  # entries per XRANGE page (Node reads to the end in each call)
 LIVE_FLUSH_CHUNK = 1_000  # live sessions written per loop turn (a refresh of 100k sockets is spread)
 OFFSET = re.compile(r"[0-9]+-[0-9]+")
+PID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # Node's and sio's pids are 20 base64url characters
+TYPE = re.compile(r"[0-9]{1,4}")  # ASCII digits only: "²".isdigit() is True, int("²") raises
+RESTORE_TIMEOUT = REQUEST_TIMEOUT  # a restore that takes longer gives a fresh session
+NODE_HEARTBEAT = 2.0  # seconds between two writes of a node's key (live sessions) ...
+NODE_TTL = 3 * NODE_HEARTBEAT  # ... which outlives three missed writes
+CLAIMED = b"claimed"  # what a claimed live session's key holds until its new node writes it
+
+# A disconnecting socket's session replaces its live session only if the live key is still
+# this node's (or gone): a session claimed by another node is not brought back.
+_PERSIST_IF_OURS = """
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return 0 end
+if v then redis.call('DEL', KEYS[1]) end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+_DELETE_IF_OURS = """
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 _MAY_CARRY_BINARY = frozenset(
     (
@@ -143,10 +171,13 @@ def _encode_data(kind: int, data: Any, only_plaintext: bool) -> bytes:
     """A message's ``data`` field: JSON text, or base64 of msgpack when it holds binary (Node's rule)."""
     try:  # orjson refuses bytes: the JSON path is tried first, hasBinary only when it fails
         return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError:
+    except TypeError as exc:
         if only_plaintext or kind not in _MAY_CARRY_BINARY or not has_binary(data):
-            raise
-    return base64.b64encode(encode_msgpack(data))
+            raise EncodeError(f"cannot be sent to the cluster: {exc}") from exc
+    try:
+        return base64.b64encode(encode_msgpack(data))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise EncodeError(f"cannot be sent to the cluster: {exc}") from exc
 
 
 def encode_entry(message: ClusterMessage, only_plaintext: bool = False) -> list[str]:
@@ -166,7 +197,7 @@ def _bulk(value: bytes) -> bytes:
 def decode_entry(fields: dict[str, str]) -> ClusterMessage:
     """A cluster message from the fields of a stream entry (MalformedMessage for garbage)."""
     kind = fields.get("type")
-    if kind is None or not kind.isdigit() or len(kind) > 4:
+    if kind is None or not TYPE.fullmatch(kind):
         raise MalformedMessage(f"bad type {kind!r}")
     message: ClusterMessage = {"uid": fields.get("uid"), "nsp": fields.get("nsp"), "type": int(kind)}
     data = fields.get("data")
@@ -193,6 +224,15 @@ def _entry_fields(entry: Any) -> tuple[str, dict[str, str]]:
     except (AttributeError, UnicodeDecodeError):
         raise MalformedMessage("an entry's fields are UTF-8 strings") from None
     return entry[0].decode("ascii"), dict(zip(items[::2], items[1::2], strict=True))
+
+
+def _takes_offset(packet: Any, opts: Any) -> bool:
+    """Node's ``addOffsetIfNecessary``, on the packet as it was sent: an EVENT (type 2, not
+    normalised from 5), no ack id (even null), no ``volatile`` flag (even false)."""
+    if not isinstance(packet, dict) or packet.get("type") != SIO_EVENT or "id" in packet:
+        return False
+    flags = opts.get("flags") if isinstance(opts, dict) else None
+    return not (isinstance(flags, dict) and "volatile" in flags)
 
 
 def _next_offset(offset: str) -> str:
@@ -262,16 +302,15 @@ def _on_entries(link: StreamsLink, stream: str, entries: list[Any]) -> None:
     """Entries read from ``stream``: each with an ``nsp`` to that namespace's adapter."""
     adapters = link.adapters
     for entry in entries:
-        try:
+        try:  # whatever one entry does, the next ones of the batch are handled
             entry_id, fields = _entry_fields(entry)
-        except MalformedMessage as exc:
-            log.debug("dropped a malformed entry of the stream %s: %s", stream, exc)
-            continue
-        nsp = fields.get("nsp")
-        if nsp:
-            adapter = adapters.get(nsp)
-            if adapter is not None:
-                adapter.on_entry(fields, entry_id)
+            nsp = fields.get("nsp")
+            if nsp:
+                adapter = adapters.get(nsp)
+                if adapter is not None:
+                    adapter.on_entry(fields, entry_id)
+        except Exception as exc:
+            log.debug("dropped a malformed entry of the stream %s: %r", stream, exc)
 
 
 class RedisStreamsAdapter(ClusterAdapter):
@@ -292,6 +331,9 @@ class RedisStreamsAdapter(ClusterAdapter):
         self._dirty: dict[str, None] = {}  # ordered: a refresh writes the oldest first
         self._flush_handle: asyncio.Handle | None = None
         self._refresh_timer: Any = None
+        self._heartbeat_timer: Any = None
+        self._node_key = f"{options.session_key_prefix}node:{self.uid}"
+        self._owner_prefix = f"{self.uid} ".encode()  # what this node's live session values start with
         if self.recovery is not None:
             duration = self.recovery.max_disconnection_duration
             self._session_ms = max(1, int(duration * 1000))
@@ -303,6 +345,11 @@ class RedisStreamsAdapter(ClusterAdapter):
     def init(self) -> None:
         """Subscribe the public and private channels, read the streams, start the link."""
         link = self.link
+        if link.closed:
+            raise RuntimeError(
+                "this redis_streams_adapter() factory was closed with its server: "
+                "make a new one for another server"
+            )
         link.users += 1
         link.adapters[self.nsp.name] = self
         link.subscribe([self.public_channel, self.private_channel], self._on_pubsub)
@@ -322,25 +369,34 @@ class RedisStreamsAdapter(ClusterAdapter):
                 link.read(f"{options.stream_name}-{index}", on_entries, options)
         link.read(self.stream, on_entries, options)
         if self._live_on:
-            self._refresh_timer = self.nsp.server.wheel.timer(self._refresh)
+            wheel = self.nsp.server.wheel
+            self._refresh_timer = wheel.timer(self._refresh)
             self._refresh_timer.arm(self._refresh_every)
+            self._heartbeat_timer = wheel.timer(self._heartbeat)
+            link.on_commands_up.append(self._on_commands_up)
+            self._heartbeat()
 
     async def close(self) -> None:
         """Unsubscribe; the last adapter of the link closes it (after what it wrote reached Redis)."""
         if not self._subscribed:
             return
         self._subscribed = False
+        link = self.link
         if self._refresh_timer is not None:
             self._refresh_timer.cancel()
+        if self._heartbeat_timer is not None:
+            self._heartbeat_timer.cancel()
+            with contextlib.suppress(ValueError):
+                link.on_commands_up.remove(self._on_commands_up)
+            link.commands.send(resp_command("DEL", self._node_key))
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        while self._dirty:
+        while self._dirty and link.commands.connected:
             self._flush()
-        link = self.link
         if link.adapters.get(self.nsp.name) is self:
             del link.adapters[self.nsp.name]
-        link.unsubscribe([self.public_channel, self.private_channel])
+        link.unsubscribe([self.public_channel, self.private_channel], self._on_pubsub)
         link.users -= 1
         if link.users <= 0:
             await link.close()
@@ -350,7 +406,7 @@ class RedisStreamsAdapter(ClusterAdapter):
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        while self._dirty:
+        while self._dirty and self.link.commands.connected:
             self._flush()
         await self.link.drain()
 
@@ -422,9 +478,10 @@ class RedisStreamsAdapter(ClusterAdapter):
             data = message.get("data")
             if isinstance(data, dict) and "requestId" not in data:
                 # The entry id is the packet's offset (ClusterAdapter's own path would log it locally).
-                packet = decode_packet(data.get("packet"), self.nsp.name)
+                wire = data.get("packet")
+                packet = decode_packet(wire, self.nsp.name)
                 opts = decode_options(data.get("opts"))
-                if offset is not None and not opts.flags.volatile:
+                if offset is not None and _takes_offset(wire, data.get("opts")):
                     packet = Packet(SIO_EVENT, packet.nsp, [*packet.data, offset])
                 self.nsp.deliver(packet, self.matching(opts), opts.flags)
                 return
@@ -500,19 +557,42 @@ class RedisStreamsAdapter(ClusterAdapter):
     # -- connection state recovery -------------------------------------------------------
 
     def persist_session(self, session: Session) -> None:
-        """``SET <prefix><pid> <base64 msgpack {sid, pid, rooms, data}> PX <duration ms>`` (Node's)."""
+        """``SET <prefix><pid> <base64 msgpack {sid, pid, rooms, data, nsp}> PX <duration ms>``
+        (Node's, and the namespace: Node ignores it, sio restores a session only in its own).
+
+        A socket with a live session: the session replaces it only if the live key is still this
+        node's (a session another node claimed meanwhile is not brought back)."""
+        wire = session.to_wire()
+        wire["nsp"] = self.nsp.name
         try:
-            value = _encode_session(session.to_wire())
+            value = _encode_session(wire)
         except (TypeError, ValueError, OverflowError) as exc:
             log.warning("could not keep the session of %s (its data cannot be encoded): %s", session.sid, exc)
             return
         key = self.options.session_key_prefix + session.pid
-        self.link.commands.send(resp_command("SET", key, value, "PX", str(self._session_ms)))
+        ms = str(self._session_ms)
+        if self._live_on and self._live.get(session.sid) == session.pid:
+            del self._live[session.sid]
+            self._dirty.pop(session.sid, None)
+            command = resp_command(
+                "EVAL", _PERSIST_IF_OURS, "2", self._live_key(session.pid), key, self._owner_prefix, value, ms
+            )
+        else:
+            command = resp_command("SET", key, value, "PX", ms)
+        self.link.commands.send(command)
 
     async def restore_session(self, pid: str, offset: str) -> Session | None:
-        """The session of ``pid`` and the entries after ``offset`` meant for it (None: a fresh one)."""
-        if self.recovery is None or not OFFSET.fullmatch(offset):
+        """The session of ``pid`` and the entries after ``offset`` meant for it (None: a fresh one,
+        also when Redis does not answer within RESTORE_TIMEOUT)."""
+        if self.recovery is None or not OFFSET.fullmatch(offset) or not PID.fullmatch(pid):
             return None
+        try:
+            return await asyncio.wait_for(self._restore(pid, offset), RESTORE_TIMEOUT)
+        except TimeoutError:
+            log.warning("could not restore session %s in %s: Redis did not answer", pid, self.nsp.name)
+            return None
+
+    async def _restore(self, pid: str, offset: str) -> Session | None:
         key = self.options.session_key_prefix + pid
         commands = self.link.commands
         replies = await commands.call_many(
@@ -525,19 +605,31 @@ class RedisStreamsAdapter(ClusterAdapter):
         session: Session | None = None
         if isinstance(raw, bytes):
             try:
-                session = Session.from_wire(_decode_session(raw))
+                wire = _decode_session(raw)
+                session = Session.from_wire(wire)
             except ValueError as exc:
                 log.debug("dropped an undecodable session %s: %s", pid, exc)
+                return None
+            if wire.get("nsp", self.nsp.name) != self.nsp.name:  # Node's sessions name none
+                log.debug("refused session %s of %r in %s", pid, wire.get("nsp"), self.nsp.name)
                 return None
         elif self._live_on:
             session = await self._claim_live_session(pid)
         if session is None:
             return None
-        session.missed_packets = await self._missed(offset, session.rooms)
+        missed = await self._missed(offset, session.rooms)
+        if missed is None:
+            return None
+        session.missed_packets = missed
         return session
 
-    async def _missed(self, offset: str, rooms: list[str]) -> list[list[Any]]:
-        """The EVENT data after ``offset`` in this namespace's stream meant for ``rooms``."""
+    async def _missed(self, offset: str, rooms: list[str]) -> list[list[Any]] | None:
+        """The EVENT data after ``offset`` in this namespace's stream meant for ``rooms`` (None
+        past the server's ``max_buffered_packets`` / ``max_buffered_bytes``: a fresh session)."""
+        assert self.recovery is not None
+        max_packets = self.recovery.max_buffered_packets
+        max_bytes = self.recovery.max_buffered_bytes
+        size = 0
         missed: list[list[Any]] = []
         start = _next_offset(offset)
         name = self.nsp.name
@@ -546,26 +638,33 @@ class RedisStreamsAdapter(ClusterAdapter):
             if not isinstance(entries, list) or not entries:
                 break
             for entry in entries:
+                raw_id = entry[0] if isinstance(entry, list) and entry else None
+                if isinstance(raw_id, bytes) and OFFSET.fullmatch(raw_id.decode("latin-1")):
+                    start = _next_offset(raw_id.decode("ascii"))  # first: a malformed page is passed
                 try:
                     entry_id, fields = _entry_fields(entry)
                 except MalformedMessage:
                     continue
-                start = _next_offset(entry_id)
                 if fields.get("nsp") != name or fields.get("type") != "3":
                     continue
                 try:
                     data = decode_entry(fields).get("data")
                     if not isinstance(data, dict) or "requestId" in data:
                         continue
-                    packet = decode_packet(data.get("packet"), name)
+                    wire = data.get("packet")
+                    packet = decode_packet(wire, name)
                     opts = decode_options(data.get("opts"))
                 except MalformedMessage as exc:
                     log.debug("skipped a malformed entry %s while restoring: %s", entry_id, exc)
                     continue
-                if opts.flags.volatile:  # never offset, so never replayed (Node replays them)
+                if not _takes_offset(wire, data.get("opts")):  # never offset, so never replayed
                     continue
                 if should_include(rooms, opts.rooms, opts.except_):
                     missed.append([*packet.data, entry_id])
+                    size += len(fields.get("data", ""))
+                    if len(missed) > max_packets or size > max_bytes:
+                        log.debug("a session of %s missed too much to be restored", name)
+                        return None
             if len(entries) < RESTORE_PAGE:
                 break
         return missed
@@ -576,35 +675,62 @@ class RedisStreamsAdapter(ClusterAdapter):
         return f"{self.options.session_key_prefix}live:{pid}"
 
     async def _claim_live_session(self, pid: str) -> Session | None:
-        """The live session of ``pid`` if the node that held it is dead (then it is deleted)."""
+        """The live session of ``pid`` in this namespace if the node that held it is dead: nobody
+        subscribes its private channel and its node key expired (then the key is marked claimed)."""
         key = self._live_key(pid)
         commands = self.link.commands
         raw = await commands.call("GET", key)
         if not isinstance(raw, bytes):
             return None
         try:
-            wire = _decode_session(raw)
-            owner = wire.get("uid")
-            if not isinstance(owner, str):
-                raise ValueError("a live session names its node")
+            owner, wire = _decode_live(raw)
             Session.from_wire(wire)
         except ValueError as exc:
             log.debug("dropped an undecodable live session %s: %s", pid, exc)
             return None
         if owner == self.uid:
             return None  # ours, and its socket still connected here
-        owner_channel = f"{self.options.channel_prefix}#{self.nsp.name}#{owner}#"
+        nsp = wire.get("nsp")
+        if nsp != self.nsp.name:
+            log.debug("refused live session %s of %r in %s", pid, nsp, self.nsp.name)
+            return None
+        owner_channel = f"{self.options.channel_prefix}#{nsp}#{owner}#"
         if await self.link.numsub(owner_channel):
             return None  # its node is alive: the socket is connected there, or about to persist itself
-        replies = await commands.call_many([("MULTI",), ("GET", key), ("DEL", key), ("EXEC",)])
+        if await commands.call("EXISTS", f"{self.options.session_key_prefix}node:{owner}"):
+            return None  # its node wrote its key lately: alive, its subscriber reconnecting, say
+        tombstone = CLAIMED + b" " + self.uid.encode()
+        replies = await commands.call_many(
+            [("MULTI",), ("GET", key), ("SET", key, tombstone, "PX", self._live_ms), ("EXEC",)]
+        )
         executed = replies[3]
         raw = executed[0] if isinstance(executed, list) and executed else None
         if not isinstance(raw, bytes):
-            return None  # another node claimed it meanwhile
+            return None
         try:
-            return Session.from_wire(_decode_session(raw))
+            owner_now, wire = _decode_live(raw)
+            if owner_now != owner:
+                return None  # claimed (or rewritten) by another node meanwhile
+            return Session.from_wire(wire)
         except ValueError:
             return None
+
+    def _heartbeat(self) -> None:
+        """Write this node's key (live sessions are claimed only once it expired)."""
+        if self.link.commands.connected:
+            self.link.commands.send(resp_command("SET", self._node_key, "1", "PX", str(int(NODE_TTL * 1000))))
+        if self._subscribed:
+            self._heartbeat_timer.arm(NODE_HEARTBEAT)
+
+    def _on_commands_up(self) -> None:
+        """The command connection is back (or writable again): the node key and the live
+        sessions skipped meanwhile are written now."""
+        if not self._subscribed:
+            return
+        self._heartbeat_timer.cancel()
+        self._heartbeat()
+        if self._dirty and self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
     def add_all(self, sid: str, rooms: Iterable[str]) -> None:
         """Add socket ``sid`` to ``rooms`` (and, for a connected socket, rewrite its live session)."""
@@ -619,14 +745,17 @@ class RedisStreamsAdapter(ClusterAdapter):
             self._touch(sid)
 
     def delete_all(self, sid: str) -> None:
-        """Remove socket ``sid`` from every room; it is gone: its live session goes too."""
+        """Remove socket ``sid`` from every room; it is gone: its live session goes too (if it
+        is still this node's)."""
         super().delete_all(sid)
         if not self._live_on:
             return
         self._dirty.pop(sid, None)
         pid = self._live.pop(sid, None)
         if pid is not None:
-            self.link.commands.send(resp_command("DEL", self._live_key(pid)))
+            self.link.commands.send(
+                resp_command("EVAL", _DELETE_IF_OURS, "1", self._live_key(pid), self._owner_prefix)
+            )
 
     def _touch(self, sid: str) -> None:
         self._dirty[sid] = None
@@ -634,13 +763,19 @@ class RedisStreamsAdapter(ClusterAdapter):
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Write the live sessions of changed sockets (at most a chunk; the rest next turn)."""
+        """Write the live sessions of changed sockets (at most a chunk; the rest next turn).
+
+        Not while the command connection is down: they stay to write, once, when it is back
+        (refreshes must not fill the offline queue and push out stream writes)."""
         self._flush_handle = None
+        if not self.link.commands.connected:
+            return
         dirty = self._dirty
         sockets = self.nsp.sockets
         commands: list[bytes] = []
         ttl = str(self._live_ms)
-        uid = self.uid
+        prefix = self._owner_prefix
+        name = self.nsp.name
         while dirty and len(commands) < LIVE_FLUSH_CHUNK:
             sid = next(iter(dirty))
             del dirty[sid]
@@ -648,9 +783,9 @@ class RedisStreamsAdapter(ClusterAdapter):
             if socket is None or not socket.connected or socket.pid is None:
                 continue
             wire = {"sid": sid, "pid": socket.pid, "rooms": list(self.sids.get(sid, ())), "data": socket.data}
-            wire["uid"] = uid
+            wire["nsp"] = name
             try:
-                value = _encode_session(wire)
+                value = prefix + _encode_session(wire)
             except (TypeError, ValueError, OverflowError) as exc:
                 log.debug("could not keep the live session of %s: %s", sid, exc)
                 continue
@@ -668,3 +803,11 @@ class RedisStreamsAdapter(ClusterAdapter):
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
         if self._subscribed:
             self._refresh_timer.arm(self._refresh_every)
+
+
+def _decode_live(raw: bytes) -> tuple[str, dict[str, Any]]:
+    """(owner uid, wire) of a live session value ``<uid> <base64 msgpack>`` (ValueError otherwise)."""
+    owner, sep, rest = raw.partition(b" ")
+    if not sep or owner == CLAIMED:
+        raise ValueError("not a live session")
+    return owner.decode("ascii", errors="replace"), _decode_session(rest)

@@ -10,12 +10,17 @@ way):
 - one *reader* connection per stream, each looping on ``XREAD BLOCK``: a blocked read must not
   hold up the others (Node: "one Redis client per stream so they don't block each other").
 
-Every connection is kept up by itself (backoff 0.1 s doubling to 5 s). One log line per
-outage (``Redis unreachable``), one when it is back. While Redis is away, commands are queued
-(bounded, as node-redis's offline queue: the streams are the at-least-once part of the protocol)
-and written in order once it is back; their callbacks are answered at once with a
-:class:`ConnectionError` (nothing waits on an absent Redis), and :meth:`StreamsLink.call` fails
-at once. Replies are parsed by hiredis; nothing goes through redis-py.
+Every connection is kept up by itself (backoff 0.1 s doubling to 5 s, SO_KEEPALIVE) and is
+*up* once Redis answered on it, not when TCP connected (a frozen Redis accepts connections it
+never answers: no answer to the login within CONNECT_TIMEOUT, and it is made again). The command
+connection has a reply deadline: replies owed and none for REPLY_TIMEOUT, it is dropped (its
+callbacks fail) and made again. One log line per outage (``Redis unreachable``, when a first
+connection fails), one when every connection is up again. While a connection is down, or its
+transport paused, commands are queued (bounded in count and bytes, as node-redis's offline queue:
+the streams are the at-least-once part of the protocol) and written in order once it is back;
+while it is down their callbacks are answered at once with a :class:`ConnectionError` (nothing
+waits on an absent Redis), and :meth:`_Conn.call` fails at once (its commands are not run
+later). Replies are parsed by hiredis; nothing goes through redis-py.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -45,7 +51,9 @@ PushHandler = Callable[[bytes, bytes], None]  # (channel, message)
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 CONNECT_TIMEOUT = 5.0
-QUEUE_LIMIT = 100_000  # commands kept while Redis is away (the oldest go first past it)
+QUEUE_LIMIT = 100_000  # commands kept while Redis is away (the oldest go first past it) ...
+QUEUE_BYTES = 64 * 1024 * 1024  # ... and their bytes
+REPLY_TIMEOUT = 5.0  # the command connection: owed replies and none for this long -> dropped
 DRAIN_TIMEOUT = 2.0  # close(): how long what was written may take to reach Redis
 
 
@@ -104,6 +112,11 @@ class _Conn:
 
     In command mode, every command written has an entry in ``pending`` (its callback or None)
     and replies pop them in order. In push mode (the subscriber), every reply goes to ``on_push``.
+
+    A connection is *up* once Redis answered on it (its login's first reply), not when TCP
+    connected: a frozen Redis accepts connections it never answers. Until then, and while the
+    transport is paused (``pause_writing``), commands wait in ``queue`` (bounded in count and
+    bytes, the oldest dropped first).
     """
 
     def __init__(
@@ -112,24 +125,36 @@ class _Conn:
         role: str,
         on_push: Callable[[Any], None] | None = None,
         on_connect: Callable[[_Conn], None] | None = None,
+        *,
+        reply_deadline: bool = False,
     ) -> None:
         self.link = link
         self.role = role
         self.on_push = on_push
         self.on_connect = on_connect
+        self.reply_deadline = reply_deadline  # drop the connection when replies stop coming
         self.proto: _RespProtocol | None = None
+        self.up = False  # Redis answered on this connection (and it is not lost yet)
+        self.healthy = True  # False from a failure until the connection is up again
         self.pending: deque[ReplyCallback | None] = deque()
-        self.queue: deque[tuple[bytes, ReplyCallback | None]] = deque()
+        # (command, callback, keep): ``keep`` False for call()'s commands, dropped when they fail.
+        self.queue: deque[tuple[bytes, ReplyCallback | None, bool]] = deque()
+        self.queue_bytes = 0
         self.ready = asyncio.Event()
+        self.replies = 0
         self._task: asyncio.Task[None] | None = None
         self._out: list[bytes] = []  # commands written at the end of this loop turn, in one write
         self._flush_handle: asyncio.Handle | None = None
+        self._came_up: asyncio.Future[None] | None = None
+        self._watch: asyncio.TimerHandle | None = None
+        self._replies_seen = 0
+        self._quiet_checks = 0
 
     @property
     def connected(self) -> bool:
         """Whether commands are written to Redis now (not queued)."""
         proto = self.proto
-        return proto is not None and proto.transport is not None
+        return self.up and proto is not None and not proto.paused
 
     def start(self) -> None:
         if self._task is None:
@@ -137,25 +162,43 @@ class _Conn:
 
     # -- commands ------------------------------------------------------------------------
 
-    def send(self, command: bytes, callback: ReplyCallback | None = None) -> None:
-        """Write ``command`` (RESP), or queue it while disconnected; ``callback`` gets its reply."""
+    def send(self, command: bytes, callback: ReplyCallback | None = None, keep: bool = True) -> None:
+        """Write ``command`` (RESP), or queue it while disconnected; ``callback`` gets its reply.
+
+        While this connection is down its callback is answered at once with ConnectionError and
+        the command stays queued (written once it is back), unless ``keep`` is False: then it is
+        dropped (what :meth:`call` sends must not run after the caller gave up).
+        """
         proto = self.proto
-        if proto is not None and proto.transport is not None:
+        if self.up and proto is not None and not proto.paused:
             self._out.append(command)
             if self._flush_handle is None:  # one write per loop turn, not one per command
                 self._flush_handle = asyncio.get_running_loop().call_soon(self._write_out)
             if self.on_push is None:
                 self.pending.append(callback)
+                if self._watch is None and self.reply_deadline:
+                    self._arm_watch()
             return
-        if callback is not None and not self.link.healthy:
+        if self.link.closed:
+            if callback is not None:
+                _answer(callback, ConnectionError("the Redis link is closed"))
+            return
+        if callback is not None and not self.healthy:
             _answer(callback, ConnectionError("Redis is unreachable"))
+            if not keep:
+                return
             callback = None
+        self._enqueue(command, callback, keep)
+
+    def _enqueue(self, command: bytes, callback: ReplyCallback | None, keep: bool) -> None:
         queue = self.queue
-        queue.append((command, callback))
-        while len(queue) > QUEUE_LIMIT:
-            _, dropped = queue.popleft()
-            if dropped is not None:
-                _answer(dropped, ConnectionError("dropped: too many commands while Redis is unreachable"))
+        queue.append((command, callback, keep))
+        self.queue_bytes += len(command)
+        while len(queue) > QUEUE_LIMIT or (self.queue_bytes > QUEUE_BYTES and len(queue) > 1):
+            dropped, dropped_callback, _ = queue.popleft()
+            self.queue_bytes -= len(dropped)
+            if dropped_callback is not None:
+                _answer(dropped_callback, ConnectionError("dropped: too many commands waiting for Redis"))
 
     def send_many(self, commands: Iterable[bytes]) -> None:
         """Write several commands whose replies nobody waits for, in one write."""
@@ -163,12 +206,14 @@ class _Conn:
         if not commands:
             return
         proto = self.proto
-        if proto is not None and proto.transport is not None:
+        if self.up and proto is not None and not proto.paused:
             self._out.extend(commands)
             if self._flush_handle is None:
                 self._flush_handle = asyncio.get_running_loop().call_soon(self._write_out)
             if self.on_push is None:
                 self.pending.extend([None] * len(commands))
+                if self._watch is None and self.reply_deadline:
+                    self._arm_watch()
             return
         for command in commands:
             self.send(command)
@@ -180,6 +225,27 @@ class _Conn:
         if out and proto is not None and proto.transport is not None:
             proto.transport.write(b"".join(out))
 
+    def _write_queue(self) -> None:
+        """Write what waited in the queue (the connection is up and writable)."""
+        queue, self.queue = self.queue, deque()
+        self.queue_bytes = 0
+        proto = self.proto
+        if not queue or proto is None or proto.transport is None:
+            self.queue.extend(queue)
+            return
+        if self._flush_handle is not None:  # what was written before goes first
+            self._flush_handle.cancel()
+            self._write_out()
+        if self.on_push is None:
+            self.pending.extend(callback for _, callback, _ in queue)
+            if self._watch is None and self.reply_deadline:
+                self._arm_watch()
+        proto.transport.write(b"".join(command for command, _, _ in queue))
+
+    def _on_writable(self) -> None:
+        if self.up and self.queue:
+            self._write_queue()
+
     async def call(self, *parts: str | bytes | int) -> Any:
         """Run one command and return its reply (raises its error reply, or ConnectionError)."""
         replies = await self.call_many([parts])
@@ -189,34 +255,93 @@ class _Conn:
         return reply
 
     async def call_many(self, commands: list[tuple[str | bytes | int, ...]]) -> list[Any]:
-        """Run several commands in one write; their replies (error replies as exceptions, not raised)."""
-        if not self.connected and not self.link.healthy:
+        """Run several commands in one write; their replies (error replies as exceptions, not raised).
+
+        A command still queued when this fails (or is cancelled) is removed from the queue.
+        """
+        if self.link.closed:
+            raise ConnectionError("the Redis link is closed")
+        if not self.up and not self.healthy:
             raise ConnectionError("Redis is unreachable")
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Any]] = []
+        callbacks: list[ReplyCallback] = []
         for parts in commands:
             future = loop.create_future()
             futures.append(future)
-            self.send(resp_command(*(_arg(p) for p in parts)), _settle(future))
-        replies = []
-        for future in futures:
-            reply = await future
-            if isinstance(reply, ConnectionError):
-                raise reply
-            replies.append(reply)
-        return replies
+            callbacks.append(_settle(future))
+            self.send(resp_command(*(_arg(p) for p in parts)), callbacks[-1], keep=False)
+        try:
+            replies = []
+            for future in futures:
+                reply = await future
+                if isinstance(reply, ConnectionError):
+                    raise reply
+                replies.append(reply)
+            return replies
+        finally:
+            if not all(future.done() for future in futures):
+                self._unqueue(set(map(id, callbacks)))
+
+    def _unqueue(self, callbacks: set[int]) -> None:
+        """Remove the queued commands whose callbacks are ``callbacks`` (their ids)."""
+        if not any(id(callback) in callbacks for _, callback, _ in self.queue):
+            return
+        kept = deque(entry for entry in self.queue if id(entry[1]) not in callbacks)
+        self.queue = kept
+        self.queue_bytes = sum(len(command) for command, _, _ in kept)
 
     def fail_queued(self) -> None:
-        """Answer the callbacks of queued commands with ConnectionError (the commands stay queued)."""
-        queue = self.queue
-        for index, (command, callback) in enumerate(queue):
+        """Answer the callbacks of queued commands with ConnectionError; the commands of
+        :meth:`call` go, the others stay queued (written once Redis is back)."""
+        if not self.queue:
+            return
+        queue, self.queue = self.queue, deque()
+        self.queue_bytes = 0
+        failed: list[ReplyCallback] = []
+        for command, callback, keep in queue:
             if callback is not None:
-                queue[index] = (command, None)
-                _answer(callback, ConnectionError("Redis is unreachable"))
+                failed.append(callback)
+            if keep:
+                self.queue.append((command, None, True))
+                self.queue_bytes += len(command)
+        for callback in failed:
+            _answer(callback, ConnectionError("Redis is unreachable"))
+
+    # -- the reply deadline --------------------------------------------------------------
+
+    def _arm_watch(self) -> None:
+        self._replies_seen = self.replies
+        self._quiet_checks = 0
+        self._watch = asyncio.get_running_loop().call_later(REPLY_TIMEOUT / 5, self._check_replies)
+
+    def _check_replies(self) -> None:
+        """Replies are owed: if none came for REPLY_TIMEOUT, Redis stopped answering (frozen,
+        or a half-open connection): drop the connection, its callbacks fail, it is made again."""
+        self._watch = None
+        if self.proto is None or not self.pending:
+            return  # nothing owed: the next command arms the check again
+        if self.replies != self._replies_seen:
+            self._replies_seen = self.replies
+            self._quiet_checks = 0
+        else:
+            self._quiet_checks += 1
+            if self._quiet_checks >= 5:
+                log.warning(
+                    "Redis did not answer the streams adapter (%s) for %.1f s: reconnecting",
+                    self.role,
+                    REPLY_TIMEOUT,
+                )
+                self.drop()
+                return
+        self._watch = asyncio.get_running_loop().call_later(REPLY_TIMEOUT / 5, self._check_replies)
 
     # -- the connection ------------------------------------------------------------------
 
     def _on_reply(self, reply: Any) -> None:
+        self.replies += 1
+        if not self.up:
+            self._mark_up()
         if self.on_push is not None:
             self.on_push(reply)
             return
@@ -226,13 +351,34 @@ class _Conn:
         elif isinstance(reply, hiredis.ReplyError):
             log.warning("Redis refused a command of the streams adapter (%s): %s", self.role, reply)
 
+    def _mark_up(self) -> None:
+        """Redis answered on this connection: write what was queued, tell the link."""
+        self.up = True
+        proto = self.proto
+        if proto is not None and not proto.paused:
+            self._write_queue()
+        if self.on_connect is not None:
+            try:
+                self.on_connect(self)
+            except Exception:
+                log.exception("error handling a Redis (re)connection")
+        self.ready.set()
+        came_up = self._came_up
+        if came_up is not None and not came_up.done():
+            came_up.set_result(None)
+        self.link.up(self)
+
     def _lost(self) -> None:
         self.proto = None
+        self.up = False
         self.ready.clear()
         self._out = []  # their callbacks are in pending: answered below
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         pending, self.pending = self.pending, deque()
         for callback in pending:
             if callback is not None:
@@ -241,31 +387,36 @@ class _Conn:
     async def _run(self) -> None:
         link = self.link
         backoff = BACKOFF_FIRST
+        loop = asyncio.get_running_loop()
         try:
             while not link.closed:
                 try:
-                    proto, preamble = await link.open(self._on_reply, self.role)
+                    proto, preamble = await link.open(self._on_reply, self.role, self._on_writable)
                 except (OSError, TimeoutError) as exc:
-                    link.down(exc)
+                    link.down(self, exc)
                 else:
-                    backoff = BACKOFF_FIRST
+                    if link.closed:  # Python 3.11's wait_for can swallow the cancel of close()
+                        if proto.transport is not None:
+                            proto.transport.close()
+                        return
                     self.proto = proto
-                    queue, self.queue = self.queue, deque()
+                    came_up = self._came_up = loop.create_future()
                     if self.on_push is None:
                         # What the login wrote (AUTH, SELECT, CLIENT SETNAME) answers first.
                         self.pending.extend([None] * preamble)
-                        self.pending.extend(callback for _, callback in queue)
-                    if queue and proto.transport is not None:
-                        proto.transport.write(b"".join(command for command, _ in queue))
-                    if self.on_connect is not None:
-                        self.on_connect(self)
-                    link.up()
-                    self.ready.set()
-                    await proto.lost
+                    await asyncio.wait((came_up, proto.lost), timeout=CONNECT_TIMEOUT)
+                    if came_up.done():
+                        backoff = BACKOFF_FIRST
+                        await proto.lost
+                        failure: BaseException | None = None
+                    else:  # connected, never answered: a frozen Redis
+                        self.drop()
+                        await proto.lost
+                        failure = TimeoutError("Redis accepted the connection but did not answer")
                     self._lost()
                     if link.closed:
                         return
-                    link.down(None)
+                    link.down(self, failure)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
         finally:
@@ -278,18 +429,24 @@ class _Conn:
             proto.transport.abort()
 
     async def close(self) -> None:
-        """Write what is buffered, stop supervising, close the connection."""
+        """Write what is buffered, stop supervising, close the connection; what is still
+        queued is dropped (its callbacks get ConnectionError)."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._write_out()
+        proto = self.proto  # the task's end forgets it (_lost): close it after
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-        proto = self.proto
         if proto is not None and proto.transport is not None:
             proto.transport.close()
+        queue, self.queue = self.queue, deque()
+        self.queue_bytes = 0
+        for _, callback, _ in queue:
+            if callback is not None:
+                _answer(callback, ConnectionError("the Redis link is closed"))
 
 
 def _arg(part: str | bytes | int) -> str | bytes:
@@ -318,15 +475,24 @@ class StreamsLink:
         self.target = Target.of(client)
         self.sharded = sharded
         self.closed = False
-        self.healthy = True
         self.users = 0
         self.adapters: dict[str, Any] = {}  # namespace name -> its adapter (what the readers feed)
         self.channels: dict[str, PushHandler] = {}
-        self.commands = _Conn(self, "commands")
+        self.commands = _Conn(self, "commands", reply_deadline=True)
         self.subscriber = _Conn(self, "subscriber", self._on_push, self._resubscribe)
         self.readers: dict[str, asyncio.Task[None]] = {}
         self._reader_conns: dict[str, _Conn] = {}
         self._started = False
+        self._outage = False  # an outage was logged, and not yet its end
+        self.on_commands_up: list[Callable[[], None]] = []  # called when the command connection is up
+
+    @property
+    def healthy(self) -> bool:
+        """Whether every connection is up or never failed (False during an outage)."""
+        return all(conn.healthy for conn in self._conns())
+
+    def _conns(self) -> list[_Conn]:
+        return [self.commands, self.subscriber, *self._reader_conns.values()]
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -359,7 +525,7 @@ class StreamsLink:
         for task in self.readers.values():
             with contextlib.suppress(BaseException):
                 await task
-        for conn in (self.commands, self.subscriber, *self._reader_conns.values()):
+        for conn in self._conns():
             await conn.close()
 
     async def drain(self) -> None:
@@ -368,38 +534,53 @@ class StreamsLink:
 
     # -- outages -------------------------------------------------------------------------
 
-    def down(self, exc: BaseException | None) -> None:
-        """A connection failed: log the outage (once) and answer the queued commands' callbacks."""
-        if self.healthy:
-            self.healthy = False
+    def down(self, conn: _Conn, exc: BaseException | None) -> None:
+        """``conn`` failed: log the outage (once) and answer its queued commands' callbacks."""
+        conn.healthy = False
+        if not self._outage and not self.closed:
+            self._outage = True
             log.error(
-                "Redis unreachable (%s): serving local clients only until it is back; "
+                "Redis unreachable (%s, %s): serving local clients only until it is back; "
                 "stream writes are queued, pub/sub requests fail",
+                conn.role,
                 exc or "connection closed",
             )
-        self.commands.fail_queued()
+        conn.fail_queued()
 
-    def up(self) -> None:
-        """A connection is made: log that Redis is back (once per outage)."""
-        if not self.healthy:
-            self.healthy = True
+    def up(self, conn: _Conn) -> None:
+        """Redis answered on ``conn``: log that Redis is back once every connection is."""
+        conn.healthy = True
+        if self._outage and self.healthy:
+            self._outage = False
             log.warning("Redis is reachable again: the cluster is whole")
+        if conn is self.commands:
+            for callback in list(self.on_commands_up):
+                try:
+                    callback()
+                except Exception:
+                    log.exception("error handling the Redis command connection coming back")
 
-    async def open(self, on_reply: Callable[[Any], None], role: str) -> tuple[_RespProtocol, int]:
+    async def open(
+        self, on_reply: Callable[[Any], None], role: str, on_writable: Callable[[], None]
+    ) -> tuple[_RespProtocol, int]:
         """A new logged-in connection and how many commands the login wrote (AUTH, SELECT, CLIENT
         SETNAME: their replies come first)."""
         target = self.target
         loop = asyncio.get_running_loop()
 
         def factory() -> _RespProtocol:
-            return _RespProtocol(on_reply, lambda: None)
+            return _RespProtocol(on_reply, on_writable)
 
         if target.path is not None:
             connecting = loop.create_unix_connection(factory, target.path)
         else:
             context = ssl.create_default_context() if target.tls else None
             connecting = loop.create_connection(factory, target.host or "127.0.0.1", target.port, ssl=context)
-        _, proto = await asyncio.wait_for(connecting, CONNECT_TIMEOUT)
+        transport, proto = await asyncio.wait_for(connecting, CONNECT_TIMEOUT)
+        if target.path is None:  # a peer that vanished without a FIN is noticed, in the end
+            sock = transport.get_extra_info("socket")
+            with contextlib.suppress(OSError, AttributeError, TypeError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         preamble = []
         if target.password is not None:
             auth = (
@@ -424,16 +605,18 @@ class StreamsLink:
         new = [channel for channel in channels if channel not in self.channels]
         for channel in channels:
             self.channels[channel] = handler
-        if new and self.subscriber.connected:
+        if new and self.subscriber.up:
             self._write_subscribe(new)
 
-    def unsubscribe(self, channels: list[str]) -> None:
-        """Stop receiving ``channels``."""
-        for channel in channels:
-            self.channels.pop(channel, None)
-        if channels and self.subscriber.connected:
+    def unsubscribe(self, channels: list[str], handler: PushHandler) -> None:
+        """Stop receiving those of ``channels`` that ``handler`` receives (a channel taken over
+        since by another handler, a re-created namespace's adapter, stays)."""
+        gone = [channel for channel in channels if self.channels.get(channel) == handler]
+        for channel in gone:
+            del self.channels[channel]
+        if gone and self.subscriber.up:
             verb = b"SUNSUBSCRIBE" if self.sharded else b"UNSUBSCRIBE"
-            self.subscriber.send(b"".join(resp_command(verb, channel) for channel in channels))
+            self.subscriber.send(b"".join(resp_command(verb, channel) for channel in gone))
 
     def _write_subscribe(self, channels: list[str]) -> None:
         if self.sharded:  # one per channel: a Redis Cluster refuses several slots at once
