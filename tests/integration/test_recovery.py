@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import sio
+from sio.parser import MsgpackParser
 from sio.recovery import Session
 from tests.integration.rawclient import PollingClient
 from tests.integration.siopeer import SioPeer
@@ -288,3 +289,24 @@ async def test_a_session_whose_id_is_connected_again_is_not_restored_twice(sio_s
     assert reply["sid"] != live.id
     assert (await seen.get("connection")).recovered is False
     assert live.connected and io.sockets.sockets[live.id] is live
+
+
+async def test_recovery_with_the_msgpack_parser(sio_server, node_peers) -> None:
+    seen = Seen()
+    running = await sio_server(recovery_setup(seen), connection_state_recovery=True, parser=MsgpackParser())
+    io: sio.Server = running.app
+    peer = await SioPeer.start(
+        node_peers, running.url, transports=["websocket"], parser="msgpack", **RECONNECT
+    )
+    await peer.connect()
+    socket: sio.Socket = await seen.get("connection")
+    await peer.call("join", "in")
+    io.emit("before", b"\x00\x01")
+    before = await peer.event("before")
+    assert before[0] == b"\x00\x01" and isinstance(before[1], str)
+    await lose_transport(peer, seen)
+    io.to("in").emit("missed", b"\xff", {"n": 1})
+    io.to("out").emit("missed", "not for it")
+    connected = await peer.expect("connect")
+    assert connected["id"] == socket.id and connected["recovered"] is True
+    assert [args[:-1] for args in peer.events("missed")] == [[b"\xff", {"n": 1}]]
