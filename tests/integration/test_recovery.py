@@ -201,6 +201,17 @@ async def raw_connect(port: int, auth: Any = None) -> tuple[PollingClient, dict[
     return client, json.loads(reply[2:])
 
 
+async def raw_connected_with_offset(
+    port: int, seen: Seen, io: sio.Server
+) -> tuple[PollingClient, dict[str, Any], sio.Socket, str]:
+    """A raw client connected to ``/``, its CONNECT reply, its socket, and one offset it received."""
+    client, reply = await raw_connect(port)
+    socket: sio.Socket = await seen.get("connection")
+    io.emit("tick")
+    (tick,) = await client.receive()
+    return client, reply, socket, json.loads(tick[2:])[-1]
+
+
 async def test_the_connect_reply_has_a_pid_only_with_recovery(sio_server) -> None:
     plain = await sio_server()
     _, reply = await raw_connect(plain.port)
@@ -235,11 +246,7 @@ async def test_a_known_pid_with_a_bad_offset_starts_afresh_and_the_session_stays
     seen = Seen()
     running = await sio_server(recovery_setup(seen), connection_state_recovery=True)
     io: sio.Server = running.app
-    client, reply = await raw_connect(running.port)
-    socket: sio.Socket = await seen.get("connection")
-    io.emit("tick")
-    (tick,) = await client.receive()
-    offset = json.loads(tick[2:])[-1]
+    client, reply, socket, offset = await raw_connected_with_offset(running.port, seen, io)
     pending = client.start_get()  # the close packet goes out on it
     socket.conn.close()  # the engine closes the connection: recoverable
     assert await seen.get("disconnect") == "forced close"
@@ -277,11 +284,7 @@ async def test_a_session_whose_id_is_connected_again_is_not_restored_twice(sio_s
     seen = Seen()
     running = await sio_server(recovery_setup(seen), connection_state_recovery=True)
     io: sio.Server = running.app
-    client, _ = await raw_connect(running.port)
-    live: sio.Socket = await seen.get("connection")
-    io.emit("tick")
-    (tick,) = await client.receive()
-    offset = json.loads(tick[2:])[-1]
+    _, _, live, offset = await raw_connected_with_offset(running.port, seen, io)
     # A session naming a socket that is connected (a store that lagged, a replayed pid): refused.
     adapter = io.sockets.adapter
     adapter.persist_session(Session(live.id, "stale-pid", [live.id], {}))
