@@ -20,7 +20,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +56,17 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redi
     await client.aclose()
 
 
+Names = dict[str, str]  # a test's stream_name, channel_prefix and session_key_prefix
+
+
 @pytest.fixture
-def names() -> dict[str, str]:
+def names() -> Names:
     """This test's own stream, channels and session keys."""
     n = next(_names)
     return {"stream_name": f"stream-{n}", "channel_prefix": f"chan-{n}", "session_key_prefix": f"sess-{n}:"}
 
 
-def node_options(names: dict[str, str], recovery: Any = None, **adapter: Any) -> dict[str, Any]:
+def node_options(names: Names, recovery: Any = None, **adapter: Any) -> dict[str, Any]:
     """cluster_node.js's options: the same names in Node's spelling, and Node's recovery options."""
     options: dict[str, Any] = {
         "adapter": {
@@ -94,9 +97,7 @@ class SioNode:
         return self.io.sockets.adapter  # type: ignore[return-value]
 
 
-async def start_sio(
-    redis: RedisServer, names: dict[str, str], recovery: Any = None, **options: Any
-) -> SioNode:
+async def serve_sio(redis: RedisServer, names: Names, recovery: Any = None, **options: Any) -> SioNode:
     io = sio.Server(
         adapter=redis_streams_adapter(redis.url, **names, **options), connection_state_recovery=recovery
     )
@@ -124,6 +125,26 @@ async def start_sio(
     return node
 
 
+Starter = Callable[..., Awaitable[SioNode]]
+
+
+@pytest.fixture(name="start_sio")
+async def _start_sio() -> AsyncIterator[Starter]:
+    """serve_sio for one test: every node it started is closed at teardown, the last first.
+
+    A node the test closed itself is closed again, which does nothing (the adapter and the engine
+    close once); an error in one close does not keep the others open (it is raised after them).
+    """
+    async with contextlib.AsyncExitStack() as nodes:
+
+        async def start(redis: RedisServer, names: Names, recovery: Any = None, **options: Any) -> SioNode:
+            node = await serve_sio(redis, names, recovery, **options)
+            nodes.push_async_callback(node.io.close)
+            return node
+
+        yield start
+
+
 _node_servers: list[NodeServer] = []
 
 
@@ -134,9 +155,7 @@ async def _stop_node_servers() -> AsyncIterator[None]:
         await _node_servers.pop().stop()
 
 
-async def start_node(
-    node_peers: Any, redis: RedisServer, names: dict[str, str], **options: Any
-) -> NodeServer:
+async def start_node(node_peers: Any, redis: RedisServer, names: Names, **options: Any) -> NodeServer:
     node = NodeServer(
         await node_peers(
             "cluster_node.js", "redis-streams", redis.url, json.dumps(node_options(names, **options))
@@ -152,6 +171,12 @@ async def client_of(node_peers: Any, url: str, **options: Any) -> SioPeer:
     connected = await client.connect()
     assert connected["event"] == "connect", connected
     return client
+
+
+async def reconnecting_client(node_peers: Any, url: str) -> tuple[SioPeer, dict[str, Any]]:
+    """A client that reconnects by itself (presenting its pid and offset), and its first connect event."""
+    client = await SioPeer.start(node_peers, url, transports=["websocket"], **RECONNECT)
+    return client, await client.connect()
 
 
 async def counted(servers: list[SioNode], node: NodeServer | None, expected: int) -> None:
@@ -179,7 +204,7 @@ class Mixed:
 
 
 @pytest.fixture
-async def mixed(redis_server: RedisServer, node_peers: Any, names: dict[str, str]) -> AsyncIterator[Mixed]:
+async def mixed(redis_server: RedisServer, node_peers: Any, names: Names, start_sio: Starter) -> Mixed:
     cluster = Mixed()
     cluster.node = await start_node(node_peers, redis_server, names)
     cluster.clients.append(await client_of(node_peers, f"http://127.0.0.1:{cluster.node.port}"))
@@ -190,9 +215,7 @@ async def mixed(redis_server: RedisServer, node_peers: Any, names: dict[str, str
         cluster.clients.append(await client_of(node_peers, node.url))
         cluster.sockets.append(await asyncio.wait_for(node.connections.get(), 10))
     await counted(cluster.sio, cluster.node, 3)
-    yield cluster
-    for node in cluster.sio:
-        await node.io.close()
+    return cluster
 
 
 async def entries(redis_client: aioredis.Redis, stream: str) -> list[tuple[str, dict[str, str]]]:
@@ -289,69 +312,66 @@ async def test_sockets_join_leave_and_disconnect_cross_both_ways(mixed: Mixed) -
 
 
 async def test_stream_entries_are_the_ones_node_writes(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     node = await start_node(node_peers, redis_server, names)
     ours = await start_sio(redis_server, names)
-    try:
-        await client_of(node_peers, ours.url)
-        socket = await asyncio.wait_for(ours.connections.get(), 10)
-        await counted([ours], node, 2)
-        cases: list[tuple[str, dict[str, Any], Any]] = [
-            (
-                "emit",
-                {"name": "plain", "args": [1, "two", {"three": [3, None, True]}, "é€😀"]},
-                lambda io: io.emit("plain", 1, "two", {"three": [3, None, True]}, "é€😀"),
-            ),
-            (
-                "emit",
-                {"name": "binary", "args": to_wire([b"\x01\x02", {"k": b"\x03"}])},
-                lambda io: io.emit("binary", b"\x01\x02", {"k": b"\x03"}),
-            ),
-            (
-                "emit",
-                {"name": "room", "args": [], "room": "r1", "except": "r2"},
-                lambda io: io.to("r1").except_("r2").emit("room"),
-            ),
-            (
-                "emit",
-                {"name": "volatile", "args": [], "volatile": True},
-                lambda io: io.volatile.emit("volatile"),
-            ),
-            (
-                "socketsJoin",
-                {"target": socket.id, "room": "r3"},
-                lambda io: io.in_(socket.id).sockets_join("r3"),
-            ),
-            (
-                "socketsLeave",
-                {"target": socket.id, "room": "r3"},
-                lambda io: io.in_(socket.id).sockets_leave("r3"),
-            ),
-            ("disconnectSockets", {"target": "nobody"}, lambda io: io.in_("nobody").disconnect_sockets()),
-        ]
-        for command, fields, ours_too in cases:
-            await node.call(command, **fields)
-            await node.call("barrier")
-            ours_too(ours.io)
-            await ours.adapter.drain()
-        written = await entries(redis_client, names["stream_name"])
-        assert len(written) == 2 * len(cases)
-        node_uid = written[0][1]["uid"]
-        for index in range(0, len(written), 2):
-            theirs, mine = written[index][1], written[index + 1][1]
-            assert theirs["uid"] == node_uid and mine["uid"] == ours.adapter.uid
-            assert list(mine) == list(theirs) == ["uid", "nsp", "type", "data"]  # the field order too
-            assert {k: v for k, v in mine.items() if k != "uid"} == {
-                k: v for k, v in theirs.items() if k != "uid"
-            }
-        assert written[2][1]["data"][0] != "{"  # binary: base64 of msgpack, as Node
-    finally:
-        await ours.io.close()
+    await client_of(node_peers, ours.url)
+    socket = await asyncio.wait_for(ours.connections.get(), 10)
+    await counted([ours], node, 2)
+    cases: list[tuple[str, dict[str, Any], Any]] = [
+        (
+            "emit",
+            {"name": "plain", "args": [1, "two", {"three": [3, None, True]}, "é€😀"]},
+            lambda io: io.emit("plain", 1, "two", {"three": [3, None, True]}, "é€😀"),
+        ),
+        (
+            "emit",
+            {"name": "binary", "args": to_wire([b"\x01\x02", {"k": b"\x03"}])},
+            lambda io: io.emit("binary", b"\x01\x02", {"k": b"\x03"}),
+        ),
+        (
+            "emit",
+            {"name": "room", "args": [], "room": "r1", "except": "r2"},
+            lambda io: io.to("r1").except_("r2").emit("room"),
+        ),
+        (
+            "emit",
+            {"name": "volatile", "args": [], "volatile": True},
+            lambda io: io.volatile.emit("volatile"),
+        ),
+        (
+            "socketsJoin",
+            {"target": socket.id, "room": "r3"},
+            lambda io: io.in_(socket.id).sockets_join("r3"),
+        ),
+        (
+            "socketsLeave",
+            {"target": socket.id, "room": "r3"},
+            lambda io: io.in_(socket.id).sockets_leave("r3"),
+        ),
+        ("disconnectSockets", {"target": "nobody"}, lambda io: io.in_("nobody").disconnect_sockets()),
+    ]
+    for command, fields, ours_too in cases:
+        await node.call(command, **fields)
+        await node.call("barrier")
+        ours_too(ours.io)
+        await ours.adapter.drain()
+    written = await entries(redis_client, names["stream_name"])
+    assert len(written) == 2 * len(cases)
+    node_uid = written[0][1]["uid"]
+    for index in range(0, len(written), 2):
+        theirs, mine = written[index][1], written[index + 1][1]
+        assert theirs["uid"] == node_uid and mine["uid"] == ours.adapter.uid
+        assert list(mine) == list(theirs) == ["uid", "nsp", "type", "data"]  # the field order too
+        assert {k: v for k, v in mine.items() if k != "uid"} == {
+            k: v for k, v in theirs.items() if k != "uid"
+        }
+    assert written[2][1]["data"][0] != "{"  # binary: base64 of msgpack, as Node
 
 
 async def test_pubsub_messages_are_the_ones_node_publishes(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     node = await start_node(node_peers, redis_server, names)
     ours = await start_sio(redis_server, names)
@@ -375,35 +395,31 @@ async def test_pubsub_messages_are_the_ones_node_publishes(
         assert got[1] == got[0].replace(theirs["uid"].encode(), mine["uid"].encode())  # byte for byte
     finally:
         await pubsub.aclose()
-        await ours.io.close()
 
 
 async def test_several_streams_are_node_s_streams(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     namespaces = ["/", "/chat", "/a-much-longer-namespace-name", "/😀"]
     negative = next(f"/n{i}" for i in itertools.count() if hash_code(f"/n{i}" * 7) < 0) * 7
     node = await start_node(node_peers, redis_server, names, streamCount=3)
     ours = await start_sio(redis_server, names, stream_count=3)
-    try:
-        for nsp in [*namespaces, negative]:
-            await node.call("nspEmit", nsp=nsp, name="where")
-        await node.call("barrier")
-        for nsp in [*namespaces, negative]:
-            stream = stream_for(nsp, names["stream_name"], 3)
-            assert [fields["nsp"] for _, fields in await entries(redis_client, stream)].count(nsp) == 1, nsp
-        assert stream_for(negative, "s", 3).startswith("s--")  # JavaScript's % keeps the sign
-        # A namespace on another stream than "/" crosses both ways.
-        queue: asyncio.Queue[sio.Socket] = asyncio.Queue()
-        ours.io.of("/chat").on("connection", queue.put_nowait)
-        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"])
-        await client.connect("/chat")
-        await asyncio.wait_for(queue.get(), 10)
-        await counted([ours], node, 2)
-        await node.call("nspEmit", nsp="/chat", name="hi", args=[1])
-        assert await client.event("hi", nsp="/chat") == [1]
-    finally:
-        await ours.io.close()
+    for nsp in [*namespaces, negative]:
+        await node.call("nspEmit", nsp=nsp, name="where")
+    await node.call("barrier")
+    for nsp in [*namespaces, negative]:
+        stream = stream_for(nsp, names["stream_name"], 3)
+        assert [fields["nsp"] for _, fields in await entries(redis_client, stream)].count(nsp) == 1, nsp
+    assert stream_for(negative, "s", 3).startswith("s--")  # JavaScript's % keeps the sign
+    # A namespace on another stream than "/" crosses both ways.
+    queue: asyncio.Queue[sio.Socket] = asyncio.Queue()
+    ours.io.of("/chat").on("connection", queue.put_nowait)
+    client = await SioPeer.start(node_peers, ours.url, transports=["websocket"])
+    await client.connect("/chat")
+    await asyncio.wait_for(queue.get(), 10)
+    await counted([ours], node, 2)
+    await node.call("nspEmit", nsp="/chat", name="hi", args=[1])
+    assert await client.event("hi", nsp="/chat") == [1]
 
 
 # -- connection state recovery across nodes -----------------------------------------------------
@@ -460,6 +476,46 @@ class Relay:
             task.cancel()
 
 
+async def client_with_an_offset(node_peers: Any, node: SioNode) -> tuple[SioPeer, sio.Socket, str]:
+    """A client of ``node``, its socket there, and the offset of the one event it got."""
+    client = await client_of(node_peers, node.url)
+    socket = await node.connections.get()
+    node.io.emit("tick")
+    return client, socket, (await client.event("tick"))[-1]
+
+
+async def offline_with_an_offset(
+    node_peers: Any, node: SioNode, *event: Any
+) -> tuple[SioPeer, dict[str, Any], sio.Socket]:
+    """A reconnecting client of ``node`` that got ``event`` (so holds an offset), then lost its
+    connection: the client, its first connect event, its socket. Its reconnection restores."""
+    client, first = await reconnecting_client(node_peers, node.url)
+    socket = await node.connections.get()
+    node.io.emit(*event)
+    await client.event(event[0])
+    client.command("closeEngine")
+    await node.disconnects.get()
+    return client, first, socket
+
+
+async def live_session_key(
+    node: SioNode, socket: sio.Socket, names: Names, redis_client: aioredis.Redis
+) -> str:
+    """The key of ``socket``'s live session, there once what ``node`` wrote reached Redis."""
+    await node.adapter.drain()
+    key = f"{names['session_key_prefix']}live:{socket.pid}"
+    assert await redis_client.get(key) is not None
+    return key
+
+
+async def presenting(
+    node_peers: Any, url: str, pid: str | None, offset: str, nsp: str = "/"
+) -> dict[str, Any]:
+    """A new client of ``url`` presenting ``pid`` and ``offset`` (another's): its connect event."""
+    peer = await SioPeer.start(node_peers, url, transports=["websocket"])
+    return await peer.connect(nsp, auth={"pid": pid, "offset": offset})
+
+
 async def missed_from(server: Any, kind: str, sid: str, tag: str) -> None:
     """Emit the packets a recovering client must (and must not) get, from a sio or Node server."""
     if kind == "sio":
@@ -483,21 +539,23 @@ async def missed_from(server: Any, kind: str, sid: str, tag: str) -> None:
 
 @pytest.mark.parametrize("origin,destination", [("sio", "node"), ("node", "sio"), ("sio", "sio")])
 async def test_a_client_is_recovered_on_another_node(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], origin: str, destination: str
+    redis_server: RedisServer,
+    node_peers: Any,
+    names: Names,
+    origin: str,
+    destination: str,
+    start_sio: Starter,
 ) -> None:
     recovery = {"maxDisconnectionDuration": 60_000, "skipMiddlewares": True}
     servers: dict[str, Any] = {}
-    started: list[SioNode] = []
     for role, kind in (("origin", origin), ("destination", destination)):
         if kind == "sio":
-            started.append(await start_sio(redis_server, names, recovery=True))
-            servers[role] = started[-1]
+            servers[role] = await start_sio(redis_server, names, recovery=True)
         else:
             servers[role] = await start_node(node_peers, redis_server, names, recovery=recovery)
     relay = await Relay().start(servers["origin"].port)
     try:
-        client = await SioPeer.start(node_peers, relay.url, transports=["websocket"], **RECONNECT)
-        first = await client.connect()
+        client, first = await reconnecting_client(node_peers, relay.url)
         assert first["recovered"] is False
         sid = first["id"]
         await client.call("join", "in")
@@ -550,87 +608,68 @@ async def test_a_client_is_recovered_on_another_node(
         assert (await client.event("after"))[0] == 1
     finally:
         await relay.close()
-        for node in started:
-            await node.io.close()
 
 
 async def test_a_socket_s_own_emits_carry_offsets_and_are_replayed(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     ours = await start_sio(redis_server, names, recovery=True)
-    try:
-        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
-        await client.connect()
-        socket = await ours.connections.get()
-        for i in range(3):
-            socket.emit("direct", i)
-        socket.emit("with-ack", 9, lambda *a: None)  # not in the stream: an ack cannot be replayed
-        got = [await client.event("direct") for _ in range(3)]
-        assert [g[0] for g in got] == [0, 1, 2]
-        written = await entries(redis_client, names["stream_name"])
-        assert [i for i, _ in written] == [g[1] for g in got]  # the offsets are the entry ids
-        assert json.loads(written[0][1]["data"])["opts"] == {"rooms": [socket.id], "except": [], "flags": {}}
+    client, _ = await reconnecting_client(node_peers, ours.url)
+    socket = await ours.connections.get()
+    for i in range(3):
+        socket.emit("direct", i)
+    socket.emit("with-ack", 9, lambda *a: None)  # not in the stream: an ack cannot be replayed
+    got = [await client.event("direct") for _ in range(3)]
+    assert [g[0] for g in got] == [0, 1, 2]
+    written = await entries(redis_client, names["stream_name"])
+    assert [i for i, _ in written] == [g[1] for g in got]  # the offsets are the entry ids
+    assert json.loads(written[0][1]["data"])["opts"] == {"rooms": [socket.id], "except": [], "flags": {}}
 
-        client.command("closeEngine")
-        assert await ours.disconnects.get() == (socket.id, "transport close")
-        connected = await client.expect("connect")
-        assert connected["recovered"] is True
-        assert [g[0] for g in client.events("direct")] == [0, 1, 2]  # nothing missed, nothing twice
-        assert client.events("with-ack")[0][0] == 9
-    finally:
-        await ours.io.close()
+    client.command("closeEngine")
+    assert await ours.disconnects.get() == (socket.id, "transport close")
+    connected = await client.expect("connect")
+    assert connected["recovered"] is True
+    assert [g[0] for g in client.events("direct")] == [0, 1, 2]  # nothing missed, nothing twice
+    assert client.events("with-ack")[0][0] == 9
 
 
 async def test_restores_read_the_stream_in_pages(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
+    redis_server: RedisServer,
+    node_peers: Any,
+    names: Names,
+    start_sio: Starter,
 ) -> None:
     monkeypatch.setattr(streams_module, "RESTORE_PAGE", 3)
     ours = await start_sio(redis_server, names, recovery=True)
-    try:
-        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
-        await client.connect()
-        socket = await ours.connections.get()
-        ours.io.emit("n", -1)
-        await client.event("n")
-        client.command("closeEngine")
-        await ours.disconnects.get()
-        for i in range(10):  # after the offset: pages of 3, 3, 3 and 1
-            ours.io.emit("n", i)
-        connected = await client.expect("connect")
-        assert connected["recovered"] is True and connected["id"] == socket.id
-        assert [args[0] for args in client.events("n")] == [-1, *range(10)]
-    finally:
-        await ours.io.close()
+    client, _, socket = await offline_with_an_offset(node_peers, ours, "n", -1)
+    for i in range(10):  # after the offset: pages of 3, 3, 3 and 1
+        ours.io.emit("n", i)
+    connected = await client.expect("connect")
+    assert connected["recovered"] is True and connected["id"] == socket.id
+    assert [args[0] for args in client.events("n")] == [-1, *range(10)]
 
 
 async def test_a_malformed_or_unknown_offset_gives_a_fresh_session(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     ours = await start_sio(redis_server, names, recovery=True)
-    try:
-        client = await client_of(node_peers, ours.url)
-        socket = await ours.connections.get()
-        pid = socket.pid
-        assert pid is not None
-        ours.io.emit("tick")
-        offset = (await client.event("tick"))[-1]
-        client.command("closeEngine")
-        await ours.disconnects.get()
-        await ours.adapter.drain()
-        key = f"{names['session_key_prefix']}{pid}"
-        assert await redis_client.get(key) is not None
-        for bad in ("nope", "1-2-3", "-1", f"{offset}x", "12345"):
-            other = await SioPeer.start(node_peers, ours.url, transports=["websocket"])
-            connected = await other.connect(auth={"pid": pid, "offset": bad})
-            assert connected["recovered"] is False and connected["id"] != socket.id, bad
-            assert await redis_client.get(key) is not None  # refused before the session was read
-        # A well-formed offset the stream does not have: fresh too (and the session is spent, as Node).
-        other = await SioPeer.start(node_peers, ours.url, transports=["websocket"])
-        connected = await other.connect(auth={"pid": pid, "offset": "1-0"})
-        assert connected["recovered"] is False
-        assert await redis_client.get(key) is None
-    finally:
-        await ours.io.close()
+    client, socket, offset = await client_with_an_offset(node_peers, ours)
+    pid = socket.pid
+    assert pid is not None
+    client.command("closeEngine")
+    await ours.disconnects.get()
+    await ours.adapter.drain()
+    key = f"{names['session_key_prefix']}{pid}"
+    assert await redis_client.get(key) is not None
+    for bad in ("nope", "1-2-3", "-1", f"{offset}x", "12345"):
+        connected = await presenting(node_peers, ours.url, pid, bad)
+        assert connected["recovered"] is False and connected["id"] != socket.id, bad
+        assert await redis_client.get(key) is not None  # refused before the session was read
+    # A well-formed offset the stream does not have: fresh too (and the session is spent, as Node).
+    connected = await presenting(node_peers, ours.url, pid, "1-0")
+    assert connected["recovered"] is False
+    assert await redis_client.get(key) is None
 
 
 # -- a node killed without a clean disconnect ---------------------------------------------------
@@ -655,16 +694,16 @@ async def start_process(url: str, options: dict[str, Any]) -> tuple[asyncio.subp
 async def test_a_killed_node_s_client_is_recovered_by_another(
     redis_server: RedisServer,
     node_peers: Any,
-    names: dict[str, str],
+    names: Names,
     redis_client: aioredis.Redis,
     live_sessions: bool,
+    start_sio: Starter,
 ) -> None:
     process, port, uid = await start_process(redis_server.url, {**names, "live_sessions": live_sessions})
     survivor = await start_sio(redis_server, names, recovery=True, live_sessions=live_sessions)
     relay = await Relay().start(port)
     try:
-        client = await SioPeer.start(node_peers, relay.url, transports=["websocket"], **RECONNECT)
-        first = await client.connect()
+        client, first = await reconnecting_client(node_peers, relay.url)
         sid = first["id"]
         await client.call("join", "in")
         await client.call("set", "user", "bob")  # acked once Redis has the live session
@@ -714,37 +753,26 @@ async def test_a_killed_node_s_client_is_recovered_by_another(
             process.kill()
             await process.wait()
         await relay.close()
-        await survivor.io.close()
 
 
 async def test_the_live_session_of_a_connected_socket_is_not_taken(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     """Someone else presenting a connected socket's pid and offset to another node gets a fresh session."""
     holder = await start_sio(redis_server, names, recovery=True)
     other = await start_sio(redis_server, names, recovery=True)
-    try:
-        client = await client_of(node_peers, holder.url)
-        socket = await holder.connections.get()
-        holder.io.emit("tick")
-        offset = (await client.event("tick"))[-1]
-        await holder.adapter.drain()
-        key = f"{names['session_key_prefix']}live:{socket.pid}"
-        assert await redis_client.get(key) is not None
-        impostor = await SioPeer.start(node_peers, other.url, transports=["websocket"])
-        connected = await impostor.connect(auth={"pid": socket.pid, "offset": offset})
-        assert connected["recovered"] is False and connected["id"] != socket.id
-        assert await redis_client.get(key) is not None  # left for its node
-        assert socket.connected
-        # Its clean disconnect turns the live session into Node's (and deletes the live one).
-        client.command("closeEngine")
-        await holder.disconnects.get()
-        await holder.adapter.drain()
-        assert await redis_client.get(key) is None
-        assert await redis_client.get(f"{names['session_key_prefix']}{socket.pid}") is not None
-    finally:
-        await holder.io.close()
-        await other.io.close()
+    client, socket, offset = await client_with_an_offset(node_peers, holder)
+    key = await live_session_key(holder, socket, names, redis_client)
+    connected = await presenting(node_peers, other.url, socket.pid, offset)
+    assert connected["recovered"] is False and connected["id"] != socket.id
+    assert await redis_client.get(key) is not None  # left for its node
+    assert socket.connected
+    # Its clean disconnect turns the live session into Node's (and deletes the live one).
+    client.command("closeEngine")
+    await holder.disconnects.get()
+    await holder.adapter.drain()
+    assert await redis_client.get(key) is None
+    assert await redis_client.get(f"{names['session_key_prefix']}{socket.pid}") is not None
 
 
 # -- garbage and outages ------------------------------------------------------------------------
@@ -753,123 +781,108 @@ async def test_the_live_session_of_a_connected_socket_is_not_taken(
 async def test_garbage_on_the_stream_is_dropped(
     redis_server: RedisServer,
     node_peers: Any,
-    names: dict[str, str],
+    names: Names,
     redis_client: aioredis.Redis,
     caplog: pytest.LogCaptureFixture,
+    start_sio: Starter,
 ) -> None:
     ours = await start_sio(redis_server, names, recovery=True)
-    try:
-        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
-        await client.connect()
-        socket = await ours.connections.get()
-        ours.io.emit("first")
-        await client.event("first")
-        client.command("closeEngine")
-        await ours.disconnects.get()
-        stream = names["stream_name"]
-        good_opts = {"rooms": [], "except": [], "flags": {}}
-        garbage: list[dict[str, Any]] = [
-            {"no": "nsp"},
-            {"nsp": "/", "uid": "x"},  # no type
-            {"nsp": "/", "uid": "x", "type": "three"},
-            {"nsp": "/", "uid": "x", "type": "3", "data": "{not json"},
-            {"nsp": "/", "uid": "x", "type": "3", "data": "!!! not base64 !!!"},
-            {"nsp": "/", "uid": "x", "type": "3", "data": base64.b64encode(b"\xc1").decode()},
-            {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps({"packet": "p", "opts": good_opts})},
-            {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps({"packet": {"type": 2, "data": []}})},
-            {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps({"packet": {"type": 2, "data": [1]}})},
-            {
-                "nsp": "/",
-                "uid": "x",
-                "type": "3",
-                "data": json.dumps({"packet": {"type": 2, "data": ["e"]}, "opts": {"rooms": "r"}}),
-            },
-            {"nsp": "/", "uid": "x", "type": "4", "data": json.dumps({"opts": good_opts, "rooms": 5})},
-            {"nsp": "/", "uid": 1, "type": "99", "data": "{}"},
-            {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps([1, 2])},
-            {
-                "nsp": "/",
-                "type": "3",
-                "data": json.dumps({"packet": {"type": 2, "data": ["e"]}, "opts": good_opts}),
-            },
-            {"nsp": b"\xff\xfe", "uid": "x", "type": "3"},
-            {"nsp": "/", b"\xff": b"\xfe", "type": "3"},
-        ]
-        with caplog.at_level(logging.DEBUG, logger="sio"):
-            for fields in garbage:
-                await redis_client.xadd(stream, fields)  # type: ignore[arg-type]
-            good = {"packet": {"type": 2, "data": ["valid", 1]}, "opts": good_opts}
-            await redis_client.xadd(stream, {"uid": "x", "nsp": "/", "type": "3", "data": json.dumps(good)})
-            connected = await client.expect("connect")  # the restore reads the garbage too
-            assert connected["recovered"] is True
-            assert [args[:-1] for args in client.events("valid")] == [[1]]
-            await redis_client.xadd(stream, {"uid": "x", "nsp": "/", "type": "3", "data": json.dumps(good)})
-            assert (await client.event("valid"))[:-1] == [1]  # the reader is alive after the garbage
-        assert any("malformed" in r.getMessage() for r in caplog.records)
-        assert socket.id == connected["id"]
-    finally:
-        await ours.io.close()
+    client, _, socket = await offline_with_an_offset(node_peers, ours, "first")
+    stream = names["stream_name"]
+    good_opts = {"rooms": [], "except": [], "flags": {}}
+    garbage: list[dict[str, Any]] = [
+        {"no": "nsp"},
+        {"nsp": "/", "uid": "x"},  # no type
+        {"nsp": "/", "uid": "x", "type": "three"},
+        {"nsp": "/", "uid": "x", "type": "3", "data": "{not json"},
+        {"nsp": "/", "uid": "x", "type": "3", "data": "!!! not base64 !!!"},
+        {"nsp": "/", "uid": "x", "type": "3", "data": base64.b64encode(b"\xc1").decode()},
+        {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps({"packet": "p", "opts": good_opts})},
+        {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps({"packet": {"type": 2, "data": []}})},
+        {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps({"packet": {"type": 2, "data": [1]}})},
+        {
+            "nsp": "/",
+            "uid": "x",
+            "type": "3",
+            "data": json.dumps({"packet": {"type": 2, "data": ["e"]}, "opts": {"rooms": "r"}}),
+        },
+        {"nsp": "/", "uid": "x", "type": "4", "data": json.dumps({"opts": good_opts, "rooms": 5})},
+        {"nsp": "/", "uid": 1, "type": "99", "data": "{}"},
+        {"nsp": "/", "uid": "x", "type": "3", "data": json.dumps([1, 2])},
+        {
+            "nsp": "/",
+            "type": "3",
+            "data": json.dumps({"packet": {"type": 2, "data": ["e"]}, "opts": good_opts}),
+        },
+        {"nsp": b"\xff\xfe", "uid": "x", "type": "3"},
+        {"nsp": "/", b"\xff": b"\xfe", "type": "3"},
+    ]
+    with caplog.at_level(logging.DEBUG, logger="sio"):
+        for fields in garbage:
+            await redis_client.xadd(stream, fields)  # type: ignore[arg-type]
+        good = {"packet": {"type": 2, "data": ["valid", 1]}, "opts": good_opts}
+        await redis_client.xadd(stream, {"uid": "x", "nsp": "/", "type": "3", "data": json.dumps(good)})
+        connected = await client.expect("connect")  # the restore reads the garbage too
+        assert connected["recovered"] is True
+        assert [args[:-1] for args in client.events("valid")] == [[1]]
+        await redis_client.xadd(stream, {"uid": "x", "nsp": "/", "type": "3", "data": json.dumps(good)})
+        assert (await client.event("valid"))[:-1] == [1]  # the reader is alive after the garbage
+    assert any("malformed" in r.getMessage() for r in caplog.records)
+    assert socket.id == connected["id"]
 
 
 async def test_garbage_on_the_channels_is_dropped(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     node = await start_node(node_peers, redis_server, names)
     first = await start_sio(redis_server, names)
     second = await start_sio(redis_server, names)
-    try:
-        await counted([first, second], node, 3)
-        public = f"{names['channel_prefix']}#/#"
-        private = f"{public}{first.adapter.uid}#"
-        for channel in (public, private):
-            for payload in (
-                b"\xc1garbage",
-                b"{json}",
-                msgpack.packb([1, 2]),
-                msgpack.packb({"uid": "x", "nsp": "/", "type": 7}),
-                msgpack.packb({"uid": "x", "nsp": "/", "type": 9, "data": {"packet": "p"}}),
-                msgpack.packb({"uid": "x", "nsp": "/", "type": 8, "data": {"requestId": 1}}),
-                msgpack.packb({"uid": "x", "nsp": "/", "type": 3, "data": {"requestId": "r", "packet": 1}}),
-                msgpack.packb({"uid": "x", "nsp": "/", "type": 42}),
-            ):
-                await redis_client.publish(channel, payload)
-        assert len(await first.io.fetch_sockets()) == 0  # both answered: the garbage did no harm
-        assert sorted(await first.io.server_side_emit_with_ack("ping")) == sorted(
-            ["pong from node", f"pong from sio {second.port}"]
-        )
-    finally:
-        await first.io.close()
-        await second.io.close()
+    await counted([first, second], node, 3)
+    public = f"{names['channel_prefix']}#/#"
+    private = f"{public}{first.adapter.uid}#"
+    for channel in (public, private):
+        for payload in (
+            b"\xc1garbage",
+            b"{json}",
+            msgpack.packb([1, 2]),
+            msgpack.packb({"uid": "x", "nsp": "/", "type": 7}),
+            msgpack.packb({"uid": "x", "nsp": "/", "type": 9, "data": {"packet": "p"}}),
+            msgpack.packb({"uid": "x", "nsp": "/", "type": 8, "data": {"requestId": 1}}),
+            msgpack.packb({"uid": "x", "nsp": "/", "type": 3, "data": {"requestId": "r", "packet": 1}}),
+            msgpack.packb({"uid": "x", "nsp": "/", "type": 42}),
+        ):
+            await redis_client.publish(channel, payload)
+    assert len(await first.io.fetch_sockets()) == 0  # both answered: the garbage did no harm
+    assert sorted(await first.io.server_side_emit_with_ack("ping")) == sorted(
+        ["pong from node", f"pong from sio {second.port}"]
+    )
 
 
 async def test_the_readers_resume_where_they_were_after_losing_their_connection(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     node = await start_node(node_peers, redis_server, names)
     ours = await start_sio(redis_server, names)
-    try:
-        client = await client_of(node_peers, ours.url)
-        await counted([ours], node, 2)
-        await node.call("emit", name="n", args=[0])
-        assert await client.event("n") == [0]
-        readers = [
-            line.split()[0].split("=")[1]
-            for line in (await redis_client.execute_command("CLIENT", "LIST")).decode().splitlines()
-            if "name=sio-streams-reader" in line
-        ]
-        assert len(readers) == 1
-        await redis_client.execute_command("CLIENT", "KILL", "ID", readers[0])
-        for i in range(1, 21):  # written while our reader reconnects (it backs off 0.1 s first)
-            await node.call("emit", name="n", args=[i])
-        for i in range(1, 21):
-            assert await client.event("n") == [i]
-        assert [args[0] for args in client.events("n")] == list(range(21))  # none lost, none twice
-    finally:
-        await ours.io.close()
+    client = await client_of(node_peers, ours.url)
+    await counted([ours], node, 2)
+    await node.call("emit", name="n", args=[0])
+    assert await client.event("n") == [0]
+    readers = [
+        line.split()[0].split("=")[1]
+        for line in (await redis_client.execute_command("CLIENT", "LIST")).decode().splitlines()
+        if "name=sio-streams-reader" in line
+    ]
+    assert len(readers) == 1
+    await redis_client.execute_command("CLIENT", "KILL", "ID", readers[0])
+    for i in range(1, 21):  # written while our reader reconnects (it backs off 0.1 s first)
+        await node.call("emit", name="n", args=[i])
+    for i in range(1, 21):
+        assert await client.event("n") == [i]
+    assert [args[0] for args in client.events("n")] == list(range(21))  # none lost, none twice
 
 
 async def test_redis_restarting_the_adapter_comes_back(
-    node_peers: Any, names: dict[str, str], caplog: pytest.LogCaptureFixture
+    node_peers: Any, names: Names, caplog: pytest.LogCaptureFixture, start_sio: Starter
 ) -> None:
     redis = RedisServer().start()
     try:
@@ -918,27 +931,24 @@ def _good_entry(event: str, *args: Any, flags: Any = None, **packet: Any) -> dic
 
 
 async def test_an_entry_with_a_bad_type_does_not_drop_the_rest_of_its_batch(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     ours = await start_sio(redis_server, names)
-    try:
-        client = await client_of(node_peers, ours.url)
-        await ours.connections.get()
-        stream = names["stream_name"]
-        async with redis_client.pipeline(transaction=True) as pipe:  # one batch for the reader
-            for kind in ("²", "٣", "3 ", "+3", "00003"):  # digits to str.isdigit, not to TYPE
-                pipe.xadd(stream, {"uid": "x", "nsp": "/", "type": kind, "data": "{}"})
-            pipe.xadd(stream, _good_entry("valid", 1))  # type: ignore[arg-type]
-            await pipe.execute()
-        await redis_client.xadd(stream, _good_entry("valid", 2))  # type: ignore[arg-type]
-        assert await client.event("valid") == [1]
-        assert await client.event("valid") == [2]
-    finally:
-        await ours.io.close()
+    client = await client_of(node_peers, ours.url)
+    await ours.connections.get()
+    stream = names["stream_name"]
+    async with redis_client.pipeline(transaction=True) as pipe:  # one batch for the reader
+        for kind in ("²", "٣", "3 ", "+3", "00003"):  # digits to str.isdigit, not to TYPE
+            pipe.xadd(stream, {"uid": "x", "nsp": "/", "type": kind, "data": "{}"})
+        pipe.xadd(stream, _good_entry("valid", 1))  # type: ignore[arg-type]
+        await pipe.execute()
+    await redis_client.xadd(stream, _good_entry("valid", 2))  # type: ignore[arg-type]
+    assert await client.event("valid") == [1]
+    assert await client.event("valid") == [2]
 
 
 async def test_a_session_is_not_restored_in_another_namespace(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     """A pid of "/" presented to "/admin" (whose middleware refuses everyone) is not a session there,
     live or persisted; and a pid that is not a pid ("live:<pid>") does not reach the live key."""
@@ -949,35 +959,25 @@ async def test_a_session_is_not_restored_in_another_namespace(
         raise sio.ConnectError("admins only")
 
     other.io.of("/admin").use(refuse)
-    try:
-        client = await client_of(node_peers, holder.url)
-        socket = await holder.connections.get()
-        pid = socket.pid
-        assert pid is not None
-        holder.io.emit("tick")
-        offset = (await client.event("tick"))[-1]
-        await holder.adapter.drain()
-        assert await redis_client.get(f"{names['session_key_prefix']}live:{pid}") is not None
+    client, socket, offset = await client_with_an_offset(node_peers, holder)
+    pid = socket.pid
+    assert pid is not None
+    await live_session_key(holder, socket, names, redis_client)
 
-        async def attempt(nsp: str, presented: str) -> dict[str, Any]:
-            impostor = await SioPeer.start(node_peers, other.url, transports=["websocket"])
-            return await impostor.connect(nsp, auth={"pid": presented, "offset": offset})
+    refused = await presenting(
+        node_peers, other.url, pid, offset, "/admin"
+    )  # the live session, its node alive for "/" only
+    assert refused["event"] == "connect_error" and refused["message"] == "admins only", refused
+    fresh = await presenting(node_peers, other.url, f"live:{pid}", offset)
+    assert fresh["event"] == "connect" and fresh["recovered"] is False and fresh["id"] != socket.id
+    assert socket.connected
 
-        refused = await attempt("/admin", pid)  # the live session, its node alive for "/" only
-        assert refused["event"] == "connect_error" and refused["message"] == "admins only", refused
-        fresh = await attempt("/", f"live:{pid}")
-        assert fresh["event"] == "connect" and fresh["recovered"] is False and fresh["id"] != socket.id
-        assert socket.connected
-
-        client.command("closeEngine")  # now a persisted session (of "/")
-        await holder.disconnects.get()
-        await holder.adapter.drain()
-        assert await redis_client.get(f"{names['session_key_prefix']}{pid}") is not None
-        refused = await attempt("/admin", pid)
-        assert refused["event"] == "connect_error" and refused["message"] == "admins only", refused
-    finally:
-        await holder.io.close()
-        await other.io.close()
+    client.command("closeEngine")  # now a persisted session (of "/")
+    await holder.disconnects.get()
+    await holder.adapter.drain()
+    assert await redis_client.get(f"{names['session_key_prefix']}{pid}") is not None
+    refused = await presenting(node_peers, other.url, pid, offset, "/admin")
+    assert refused["event"] == "connect_error" and refused["message"] == "admins only", refused
 
 
 def _client_names(reply: bytes) -> list[str]:
@@ -989,7 +989,7 @@ def _client_names(reply: bytes) -> list[str]:
     ]
 
 
-async def test_close_closes_every_redis_connection(node_peers: Any, names: dict[str, str]) -> None:
+async def test_close_closes_every_redis_connection(node_peers: Any, names: Names, start_sio: Starter) -> None:
     redis = RedisServer().start()
     client = aioredis.Redis.from_url(redis.url)
     try:
@@ -1018,7 +1018,11 @@ async def test_close_closes_every_redis_connection(node_peers: Any, names: dict[
 
 
 async def test_a_frozen_redis_holds_up_nothing(
-    node_peers: Any, names: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    node_peers: Any,
+    names: Names,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    start_sio: Starter,
 ) -> None:
     """SIGSTOP: connections stay open, nothing answers. Broadcasts and a socket's own emits are
     delivered here (without an offset) once the reply deadline dropped the command connection; a
@@ -1032,8 +1036,7 @@ async def test_a_frozen_redis_holds_up_nothing(
     frozen = False
     try:
         ours = await start_sio(redis, names, recovery=True)
-        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
-        first = await client.connect()
+        client, first = await reconnecting_client(node_peers, ours.url)
         socket = await ours.connections.get()
         ours.io.emit("tick")
         assert len(await client.event("tick")) == 1  # its offset
@@ -1076,68 +1079,54 @@ async def test_a_frozen_redis_holds_up_nothing(
 async def test_a_live_session_is_not_taken_while_its_node_is_alive(
     redis_server: RedisServer,
     node_peers: Any,
-    names: dict[str, str],
+    names: Names,
     redis_client: aioredis.Redis,
     monkeypatch: pytest.MonkeyPatch,
+    start_sio: Starter,
 ) -> None:
     """The holder's subscriber is away (killed by Redis, reconnecting): nobody subscribes its
     private channel, but its node key is fresh, so its connected socket's session stays."""
     holder = await start_sio(redis_server, names, recovery=True)
     other = await start_sio(redis_server, names, recovery=True)
-    try:
-        client = await client_of(node_peers, holder.url)
-        socket = await holder.connections.get()
-        holder.io.emit("tick")
-        offset = (await client.event("tick"))[-1]
-        await holder.adapter.drain()
-        live_key = f"{names['session_key_prefix']}live:{socket.pid}"
-        assert await redis_client.get(live_key) is not None
-        link = holder.adapter.link
-        open_connection = link.open
+    _client, socket, offset = await client_with_an_offset(node_peers, holder)
+    live_key = await live_session_key(holder, socket, names, redis_client)
+    link = holder.adapter.link
+    open_connection = link.open
 
-        async def subscriber_refused(on_reply: Any, role: str, *rest: Any) -> Any:
-            if role == "subscriber":
-                raise OSError("refused by the test")  # its subscriber stays away
-            return await open_connection(on_reply, role, *rest)
+    async def subscriber_refused(on_reply: Any, role: str, *rest: Any) -> Any:
+        if role == "subscriber":
+            raise OSError("refused by the test")  # its subscriber stays away
+        return await open_connection(on_reply, role, *rest)
 
-        monkeypatch.setattr(link, "open", subscriber_refused)
-        subscriber = link.subscriber
-        assert subscriber.proto is not None and subscriber.proto.transport is not None
-        host, port = subscriber.proto.transport.get_extra_info("sockname")[:2]
-        await redis_client.execute_command("CLIENT", "KILL", "ADDR", f"{host}:{port}")
-        private = f"{names['channel_prefix']}#/#{holder.adapter.uid}#"
+    monkeypatch.setattr(link, "open", subscriber_refused)
+    subscriber = link.subscriber
+    assert subscriber.proto is not None and subscriber.proto.transport is not None
+    host, port = subscriber.proto.transport.get_extra_info("sockname")[:2]
+    await redis_client.execute_command("CLIENT", "KILL", "ADDR", f"{host}:{port}")
+    private = f"{names['channel_prefix']}#/#{holder.adapter.uid}#"
 
-        async def unsubscribed() -> bool:
-            return (await redis_client.pubsub_numsub(private))[0][1] == 0
+    async def unsubscribed() -> bool:
+        return (await redis_client.pubsub_numsub(private))[0][1] == 0
 
-        await wait_until(unsubscribed, "the holder's subscriber gone")
-        impostor = await SioPeer.start(node_peers, other.url, transports=["websocket"])
-        connected = await impostor.connect(auth={"pid": socket.pid, "offset": offset})
-        assert connected["recovered"] is False and connected["id"] != socket.id
-        assert await redis_client.get(live_key) is not None
-    finally:
-        await holder.io.close()
-        await other.io.close()
+    await wait_until(unsubscribed, "the holder's subscriber gone")
+    connected = await presenting(node_peers, other.url, socket.pid, offset)
+    assert connected["recovered"] is False and connected["id"] != socket.id
+    assert await redis_client.get(live_key) is not None
 
 
 async def test_a_claimed_live_session_is_not_brought_back_by_its_old_node(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     ours = await start_sio(redis_server, names, recovery=True)
-    try:
-        client = await client_of(node_peers, ours.url)
-        socket = await ours.connections.get()
-        await ours.adapter.drain()
-        live_key = f"{names['session_key_prefix']}live:{socket.pid}"
-        assert await redis_client.get(live_key) is not None
-        await redis_client.set(live_key, b"claimed someone-else")  # what another node's claim leaves
-        client.command("closeEngine")
-        await ours.disconnects.get()
-        await ours.adapter.drain()
-        assert await redis_client.get(f"{names['session_key_prefix']}{socket.pid}") is None
-        assert await redis_client.get(live_key) == b"claimed someone-else"
-    finally:
-        await ours.io.close()
+    client = await client_of(node_peers, ours.url)
+    socket = await ours.connections.get()
+    live_key = await live_session_key(ours, socket, names, redis_client)
+    await redis_client.set(live_key, b"claimed someone-else")  # what another node's claim leaves
+    client.command("closeEngine")
+    await ours.disconnects.get()
+    await ours.adapter.drain()
+    assert await redis_client.get(f"{names['session_key_prefix']}{socket.pid}") is None
+    assert await redis_client.get(live_key) == b"claimed someone-else"
 
 
 async def test_the_offline_queue_is_bounded_in_bytes_and_takes_paused_writes(
@@ -1175,7 +1164,7 @@ async def test_the_offline_queue_is_bounded_in_bytes_and_takes_paused_writes(
 
 
 async def test_live_sessions_do_not_fill_the_queue_during_an_outage(
-    node_peers: Any, names: dict[str, str]
+    node_peers: Any, names: Names, start_sio: Starter
 ) -> None:
     redis = RedisServer().start()
     client_redis = aioredis.Redis.from_url(redis.url)
@@ -1210,50 +1199,33 @@ async def test_live_sessions_do_not_fill_the_queue_during_an_outage(
 
 
 async def test_a_restore_passes_pages_of_malformed_entries(
+    monkeypatch: pytest.MonkeyPatch,
     redis_server: RedisServer,
     node_peers: Any,
-    names: dict[str, str],
+    names: Names,
     redis_client: aioredis.Redis,
-    monkeypatch: pytest.MonkeyPatch,
+    start_sio: Starter,
 ) -> None:
     monkeypatch.setattr(streams_module, "RESTORE_PAGE", 2)
     ours = await start_sio(redis_server, names, recovery=True)
-    try:
-        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
-        await client.connect()
-        await ours.connections.get()
-        ours.io.emit("n", -1)
-        await client.event("n")
-        client.command("closeEngine")
-        await ours.disconnects.get()
-        for _ in range(3):  # fields that are not UTF-8: not even parsed
-            await redis_client.xadd(names["stream_name"], {b"\xff": b"\xfe", "nsp": "/"})
-        ours.io.emit("n", 0)
-        connected = await client.expect("connect")
-        assert connected["recovered"] is True
-        assert [args[0] for args in client.events("n")] == [-1, 0]
-    finally:
-        await ours.io.close()
+    client, _, _ = await offline_with_an_offset(node_peers, ours, "n", -1)
+    for _ in range(3):  # fields that are not UTF-8: not even parsed
+        await redis_client.xadd(names["stream_name"], {b"\xff": b"\xfe", "nsp": "/"})
+    ours.io.emit("n", 0)
+    connected = await client.expect("connect")
+    assert connected["recovered"] is True
+    assert [args[0] for args in client.events("n")] == [-1, 0]
 
 
 async def test_a_restore_past_the_buffer_bounds_is_a_fresh_session(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str]
+    redis_server: RedisServer, node_peers: Any, names: Names, start_sio: Starter
 ) -> None:
     ours = await start_sio(redis_server, names, recovery={"max_buffered_packets": 3})
-    try:
-        client = await SioPeer.start(node_peers, ours.url, transports=["websocket"], **RECONNECT)
-        first = await client.connect()
-        await ours.connections.get()
-        ours.io.emit("n", -1)
-        await client.event("n")
-        client.command("closeEngine")
-        await ours.disconnects.get()
-        for i in range(5):
-            ours.io.emit("n", i)
-        connected = await client.expect("connect")
-        assert connected["recovered"] is False and connected["id"] != first["id"]
-    finally:
-        await ours.io.close()
+    client, first, _ = await offline_with_an_offset(node_peers, ours, "n", -1)
+    for i in range(5):
+        ours.io.emit("n", i)
+    connected = await client.expect("connect")
+    assert connected["recovered"] is False and connected["id"] != first["id"]
 
 
 async def test_a_call_that_failed_is_not_run_later() -> None:
@@ -1274,22 +1246,20 @@ async def test_a_call_that_failed_is_not_run_later() -> None:
 
 
 async def test_an_unencodable_broadcast_raises_encode_error(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str]
+    redis_server: RedisServer, node_peers: Any, names: Names, start_sio: Starter
 ) -> None:
     for recovery in (True, None):
         ours = await start_sio(redis_server, names, recovery=recovery)
-        try:
-            await client_of(node_peers, ours.url)
-            socket = await ours.connections.get()
+        await client_of(node_peers, ours.url)
+        socket = await ours.connections.get()
+        with pytest.raises(sio.EncodeError):
+            ours.io.emit("bad", object())
+        with pytest.raises(sio.EncodeError):
+            socket.to("room").emit("bad", {1, 2})
+        if recovery:
             with pytest.raises(sio.EncodeError):
-                ours.io.emit("bad", object())
-            with pytest.raises(sio.EncodeError):
-                socket.to("room").emit("bad", {1, 2})
-            if recovery:
-                with pytest.raises(sio.EncodeError):
-                    socket.emit("bad", object())
-        finally:
-            await ours.io.close()
+                socket.emit("bad", object())
+        await ours.io.close()  # before the next one starts on the same names
 
 
 async def test_unsubscribing_leaves_a_channel_another_handler_took_over(redis_server: RedisServer) -> None:
@@ -1324,7 +1294,7 @@ async def test_unsubscribing_leaves_a_channel_another_handler_took_over(redis_se
         await client.aclose()
 
 
-async def test_a_closed_link_answers_and_refuses(redis_server: RedisServer, names: dict[str, str]) -> None:
+async def test_a_closed_link_answers_and_refuses(redis_server: RedisServer, names: Names) -> None:
     from sio.adapters.redis import streams_link
     from sio.adapters.redis.connection import resp_command
 
@@ -1348,24 +1318,21 @@ async def test_a_closed_link_answers_and_refuses(redis_server: RedisServer, name
 
 
 async def test_remote_broadcasts_get_an_offset_on_node_s_conditions(
-    redis_server: RedisServer, node_peers: Any, names: dict[str, str], redis_client: aioredis.Redis
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
 ) -> None:
     ours = await start_sio(redis_server, names, recovery=True)
-    try:
-        client = await client_of(node_peers, ours.url)
-        await ours.connections.get()
-        stream = names["stream_name"]
-        for entry in (
-            _good_entry("e", "volatile false", flags={"volatile": False}),
-            _good_entry("e", "id null", id=None),
-            {**_good_entry("e", "binary type"), "data": json.dumps({
-                "packet": {"type": 5, "data": ["e", "binary type"]}, "opts": {"rooms": [], "except": []}
-            })},
-            _good_entry("e", "plain", flags={}),
-        ):  # fmt: skip
-            await redis_client.xadd(stream, entry)  # type: ignore[arg-type]
-        got = [await client.event("e") for _ in range(4)]
-        assert got[:3] == [["volatile false"], ["id null"], ["binary type"]]
-        assert got[3][0] == "plain" and streams_module.OFFSET.fullmatch(got[3][1])
-    finally:
-        await ours.io.close()
+    client = await client_of(node_peers, ours.url)
+    await ours.connections.get()
+    stream = names["stream_name"]
+    for entry in (
+        _good_entry("e", "volatile false", flags={"volatile": False}),
+        _good_entry("e", "id null", id=None),
+        {**_good_entry("e", "binary type"), "data": json.dumps({
+            "packet": {"type": 5, "data": ["e", "binary type"]}, "opts": {"rooms": [], "except": []}
+        })},
+        _good_entry("e", "plain", flags={}),
+    ):  # fmt: skip
+        await redis_client.xadd(stream, entry)  # type: ignore[arg-type]
+    got = [await client.event("e") for _ in range(4)]
+    assert got[:3] == [["volatile false"], ["id null"], ["binary type"]]
+    assert got[3][0] == "plain" and streams_module.OFFSET.fullmatch(got[3][1])
