@@ -90,6 +90,11 @@ class SioPeer:
             from_wire(e["args"]) for e in self.node.seen("event") if e["name"] == name and e["nsp"] == nsp
         ]
 
+    async def until_seen(self, *names: str, nsp: str = "/") -> None:
+        """Read events until each server event in ``names`` was seen, in whatever order they come."""
+        while not all(self.events(name, nsp) for name in names):
+            await self.node.next_event()
+
     async def expect(self, kind: str, /, **fields: Any) -> dict[str, Any]:
         """Wait for the next peer event ``kind`` matching ``fields`` (others are skipped)."""
         while True:
