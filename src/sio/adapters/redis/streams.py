@@ -95,9 +95,12 @@ LIVE_FLUSH_CHUNK = 1_000  # live sessions written per loop turn (a refresh of 10
 OFFSET = re.compile(r"[0-9]+-[0-9]+")
 PID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # Node's and sio's pids are 20 base64url characters
 TYPE = re.compile(r"[0-9]{1,4}")  # ASCII digits only: "²".isdigit() is True, int("²") raises
-RESTORE_TIMEOUT = REQUEST_TIMEOUT  # a restore that takes longer gives a fresh session
-NODE_HEARTBEAT = 2.0  # seconds between two writes of a node's key (live sessions) ...
+NODE_HEARTBEAT = 1.0  # seconds between two writes of a node's key (live sessions) ...
 NODE_TTL = 3 * NODE_HEARTBEAT  # ... which outlives three missed writes
+# A restore that takes longer gives a fresh session. It includes waiting for a dead-looking
+# node's key to expire (at most NODE_TTL): a client of a killed node is back within a second or
+# two, before its node's key is gone, and must be recovered all the same.
+RESTORE_TIMEOUT = NODE_TTL + REQUEST_TIMEOUT
 CLAIMED = b"claimed"  # what a claimed live session's key holds until its new node writes it
 
 # A disconnecting socket's session replaces its live session only if the live key is still
@@ -694,11 +697,8 @@ class RedisStreamsAdapter(ClusterAdapter):
         if nsp != self.nsp.name:
             log.debug("refused live session %s of %r in %s", pid, nsp, self.nsp.name)
             return None
-        owner_channel = f"{self.options.channel_prefix}#{nsp}#{owner}#"
-        if await self.link.numsub(owner_channel):
-            return None  # its node is alive: the socket is connected there, or about to persist itself
-        if await commands.call("EXISTS", f"{self.options.session_key_prefix}node:{owner}"):
-            return None  # its node wrote its key lately: alive, its subscriber reconnecting, say
+        if not await self._owner_is_dead(nsp, owner):
+            return None
         tombstone = CLAIMED + b" " + self.uid.encode()
         replies = await commands.call_many(
             [("MULTI",), ("GET", key), ("SET", key, tombstone, "PX", self._live_ms), ("EXEC",)]
@@ -714,6 +714,26 @@ class RedisStreamsAdapter(ClusterAdapter):
             return Session.from_wire(wire)
         except ValueError:
             return None
+
+    async def _owner_is_dead(self, nsp: str, owner: str) -> bool:
+        """Whether node ``owner`` is gone: nobody subscribes its private channel and its node key
+        expired. A node whose subscriber is gone but whose key is still there is either dead (the
+        key expires within NODE_TTL) or reconnecting (it rewrites the key every NODE_HEARTBEAT): the
+        answer waits for the key's expiry, once or twice, bounded by NODE_TTL and a second."""
+        owner_channel = f"{self.options.channel_prefix}#{nsp}#{owner}#"
+        node_key = f"{self.options.session_key_prefix}node:{owner}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + NODE_TTL + 1.0
+        while True:
+            if await self.link.numsub(owner_channel):
+                return False  # alive: the socket is connected there, or about to persist itself
+            ttl = await self.link.commands.call("PTTL", node_key)  # ms; -2: no key, -1: no expiry
+            if ttl == -2:
+                return True
+            remaining = deadline - loop.time()
+            if not isinstance(ttl, int) or ttl < 0 or remaining <= 0:
+                return False  # a key that does not expire, or a node that keeps writing it: alive
+            await asyncio.sleep(min(ttl / 1000 + 0.05, remaining))
 
     def _heartbeat(self) -> None:
         """Write this node's key (live sessions are claimed only once it expired)."""
