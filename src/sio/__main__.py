@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import ssl
 import sys
 from typing import Any
 
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
         help='worker processes serving the port, or "auto" for one per core (default: 1)',
     )
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--ssl-certfile", help="serve HTTPS and WSS with this certificate (PEM; uvicorn's flag)")
+    run.add_argument("--ssl-keyfile", help="its private key (PEM), unless the certificate file has it")
+    run.add_argument("--ssl-keyfile-password", help="the password of an encrypted private key")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -51,8 +55,26 @@ def main(argv: list[str] | None = None) -> None:
     if not hasattr(server, "listen"):
         raise SystemExit(f"{args.target} is a {type(server).__name__}, not a sio.Server or EngineServer")
     workers = args.workers if args.workers == "auto" else _positive(args.workers)
+    context = _ssl_context(args.ssl_certfile, args.ssl_keyfile, args.ssl_keyfile_password)
     logging.getLogger("sio").info("serving %s (Ctrl-C to stop)", args.target)
-    server.listen(args.port, args.host, workers=workers)  # logs "listening on http://host:port/path"
+    if context is None:
+        server.listen(args.port, args.host, workers=workers)  # logs "listening on http://host:port/path"
+    else:
+        server.listen(args.port, args.host, workers=workers, ssl=context)
+
+
+def _ssl_context(certfile: str | None, keyfile: str | None, password: str | None) -> ssl.SSLContext | None:
+    """A server TLS context from uvicorn's flags (None without a certificate)."""
+    if certfile is None:
+        if keyfile is not None:
+            raise SystemExit("--ssl-keyfile needs --ssl-certfile")
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(certfile, keyfile, password)
+    except (OSError, ssl.SSLError) as exc:
+        raise SystemExit(f"cannot load the TLS certificate {certfile}: {exc}") from None
+    return context
 
 
 def _positive(text: str) -> int:

@@ -13,10 +13,11 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from ssl import SSLContext
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sio.engine import server as engine_server
-from sio.errors import SioError
+from sio.errors import InvalidOption, SioError
 from sio.frontends import builtin
 from sio.frontends.asgi import ASGIApp
 from sio.workers.supervisor import resolve_workers, supervise
@@ -36,7 +37,7 @@ class Servable(Protocol):
     def path(self) -> str: ...  # noqa: D102
 
     async def serve(  # noqa: D102
-        self, host: str, port: int, *, reuse_port: bool = False, router: Any = None
+        self, host: str, port: int, *, reuse_port: bool = False, router: Any = None, ssl: Any = None
     ) -> Any: ...
     async def close(self) -> None: ...  # noqa: D102
 
@@ -56,6 +57,7 @@ async def serve_until_stopped(
     router: ConnectionRouter | None = None,
     reuse_port: bool = False,
     on_ready: Callable[[], None] | None = None,
+    ssl: SSLContext | None = None,
 ) -> None:
     """Serve ``app`` on the running loop until SIGINT or SIGTERM, then close it gracefully.
 
@@ -67,7 +69,7 @@ async def serve_until_stopped(
         loop.add_signal_handler(sig, stop.set)
     try:
         try:
-            await app.serve(host, port, router=router, reuse_port=reuse_port)
+            await app.serve(host, port, router=router, reuse_port=reuse_port, ssl=ssl)
         except OSError as exc:
             raise CannotListen(exc.strerror or str(exc)) from exc
         if on_ready is not None:
@@ -81,14 +83,14 @@ async def serve_until_stopped(
             await router.close()
 
 
-def run(app: Servable, host: str, port: int) -> None:
+def run(app: Servable, host: str, port: int, ssl: SSLContext | None = None) -> None:
     """Serve ``app`` forever on uvloop; returns after Ctrl-C or SIGTERM, once it is closed."""
     import uvloop
 
     def ready() -> None:
-        log.info("listening on http://%s:%d%s", host, port, app.path)
+        log.info("listening on %s://%s:%d%s", "https" if ssl else "http", host, port, app.path)
 
-    uvloop.run(serve_until_stopped(app, host, port, on_ready=ready))
+    uvloop.run(serve_until_stopped(app, host, port, on_ready=ready, ssl=ssl))
 
 
 class StandardFrontEnds:
@@ -103,17 +105,25 @@ class StandardFrontEnds:
         *,
         router: ConnectionRouter | None = None,
         reuse_port: bool = False,
+        ssl: SSLContext | None = None,
     ) -> asyncio.AbstractServer:
         """Listen with the built-in front end on the running loop."""
         return await builtin.serve(
-            engine, host, port, fallback=fallback, router=router, reuse_port=reuse_port
+            engine, host, port, fallback=fallback, router=router, reuse_port=reuse_port, ssl=ssl
         )
 
-    def listen(self, app: Servable, host: str, port: int, workers: int | str = 1) -> None:
+    def listen(
+        self, app: Servable, host: str, port: int, workers: int | str = 1, ssl: SSLContext | None = None
+    ) -> None:
         """Serve ``app`` forever on uvloop (blocking); several ``workers`` get a supervisor."""
         count = resolve_workers(workers)
         if count == 1:
-            run(app, host, port)
+            run(app, host, port, ssl)
+        elif ssl is not None:
+            raise InvalidOption(
+                "TLS cannot be served by several workers (a TLS connection cannot move to the worker "
+                "holding its session): terminate TLS in front of them (nginx, a load balancer), or run one"
+            )
         else:
             supervise(app, host, port, count)
 

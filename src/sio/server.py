@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from ssl import SSLContext
 from typing import Any
 
 from sio._events import Handler, spawn
@@ -316,26 +317,41 @@ class Server:
 
     # -- running -----------------------------------------------------------------
 
-    def listen(self, port: int = 3000, host: str = "127.0.0.1", *, workers: int | str = 1) -> None:
+    def listen(
+        self,
+        port: int = 3000,
+        host: str = "127.0.0.1",
+        *,
+        workers: int | str = 1,
+        ssl: SSLContext | None = None,
+    ) -> None:
         """Serve forever on uvloop with the built-in front end (blocking); Ctrl-C or SIGTERM stops it.
 
         ``workers``: processes serving the port ("auto": one per core). Every request of a
         session reaches the worker holding it, and the workers form one cluster: over the
         local Unix-socket mesh, or over the adapter set here (Redis) when there is one.
+        ``ssl`` (an ``ssl.SSLContext``): HTTPS and WSS, in one worker (a TLS connection cannot
+        move to another process).
         """
-        front_ends().listen(self, host, port, workers)
+        front_ends().listen(self, host, port, workers, ssl)
 
     async def serve(
-        self, host: str = "127.0.0.1", port: int = 3000, *, reuse_port: bool = False, router: Any = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        *,
+        reuse_port: bool = False,
+        router: Any = None,
+        ssl: SSLContext | None = None,
     ) -> Any:
         """Start the built-in front end inside a running loop; return the asyncio server.
 
         Paths other than the Socket.IO path are answered from ``static_files`` (or 404).
-        ``reuse_port`` and ``router``: see :meth:`sio.engine.EngineServer.serve`.
+        ``reuse_port``, ``router`` and ``ssl``: see :meth:`sio.engine.EngineServer.serve`.
         """
         self._start()
         return await self.engine.serve(
-            host, port, fallback=self.static_files, router=router, reuse_port=reuse_port
+            host, port, fallback=self.static_files, router=router, reuse_port=reuse_port, ssl=ssl
         )
 
     def asgi_app(self, other_app: Any = None) -> Any:

@@ -18,6 +18,7 @@ import inspect
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from ssl import SSLContext
 from typing import Any, Protocol
 
 import orjson
@@ -63,11 +64,14 @@ class FrontEnds(Protocol):
         *,
         router: Any = None,
         reuse_port: bool = False,
+        ssl: SSLContext | None = None,
     ) -> asyncio.AbstractServer:
         """Listen with the built-in front end on the running loop (``router``: a worker's routing)."""
         ...
 
-    def listen(self, app: Any, host: str, port: int, workers: int | str = 1) -> None:
+    def listen(
+        self, app: Any, host: str, port: int, workers: int | str = 1, ssl: SSLContext | None = None
+    ) -> None:
         """Serve ``app`` (an engine or a ``sio.Server``) forever (blocking), in ``workers`` processes."""
 
     def asgi_app(
@@ -219,19 +223,31 @@ class EngineServer(EventEmitter):
         fallback: Callable[[HttpExchange], None] | None = None,
         router: Any = None,
         reuse_port: bool = False,
+        ssl: SSLContext | None = None,
     ) -> asyncio.AbstractServer:
         """Start the built-in HTTP/WebSocket front end on the running loop; return the server.
 
         ``reuse_port`` lets several processes listen on the port; ``router`` (a
-        :class:`sio.workers.handoff.ConnectionRouter`) is what a worker of ``--workers`` routes with.
+        :class:`sio.workers.handoff.ConnectionRouter`) is what a worker of ``--workers`` routes with;
+        ``ssl`` (an ``ssl.SSLContext``) serves HTTPS and WSS.
         """
-        server = await front_ends().serve(self, host, port, fallback, router=router, reuse_port=reuse_port)
+        server = await front_ends().serve(
+            self, host, port, fallback, router=router, reuse_port=reuse_port, ssl=ssl
+        )
         self._servers.append(server)
         return server
 
-    def listen(self, port: int = 3000, host: str = "127.0.0.1", *, workers: int | str = 1) -> None:
-        """Serve forever on uvloop (blocking), in ``workers`` processes ("auto": one per core)."""
-        front_ends().listen(self, host, port, workers)
+    def listen(
+        self,
+        port: int = 3000,
+        host: str = "127.0.0.1",
+        *,
+        workers: int | str = 1,
+        ssl: SSLContext | None = None,
+    ) -> None:
+        """Serve forever on uvloop (blocking), in ``workers`` processes ("auto": one per core);
+        ``ssl`` serves HTTPS and WSS (one worker)."""
+        front_ends().listen(self, host, port, workers, ssl)
 
     def asgi_app(self, other_app: Any = None) -> Any:
         """This server as an ASGI 3 application; other paths go to ``other_app``."""

@@ -19,6 +19,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
+from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
 import httptools
@@ -50,6 +51,7 @@ from sio.engine.exchange import (
     WebSocketChannel,
     WebSocketHandler,
 )
+from sio.errors import InvalidOption
 from sio.workers.routing import request_bytes
 
 if TYPE_CHECKING:
@@ -165,6 +167,7 @@ class HttpConnection(asyncio.Protocol):
         "fallback",
         "remote_address",
         "router",
+        "secure",
         "transport",
     )
 
@@ -196,6 +199,7 @@ class HttpConnection(asyncio.Protocol):
         self._pending_move: tuple[int, bytes, Callable[[], None]] | None = None
         self.transport: asyncio.Transport | None = None
         self.remote_address: str | None = None
+        self.secure = False  # the connection is TLS
         self._parser = httptools.HttpRequestParser(self)
         # Parsed requests awaiting their answer, in order. Only the first is being handled; the
         # others wait (a list: short, see PARSE_SLICE).
@@ -223,6 +227,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if isinstance(peer, tuple) else None
+        self.secure = transport.get_extra_info("sslcontext") is not None
         self._timer.arm(HEADER_TIMEOUT)
         if self._initial:
             # Handed over by another worker: what it read comes first, fed from the loop (uvloop
@@ -552,6 +557,7 @@ class HttpConnection(asyncio.Protocol):
             self._headers,
             body,
             self.remote_address,
+            self.secure,
             keep_alive=self._parser.should_keep_alive(),
         )
 
@@ -1041,12 +1047,17 @@ async def serve(
     fallback: Fallback | None = None,
     router: ConnectionRouter | None = None,
     reuse_port: bool = False,
+    ssl: SSLContext | None = None,
 ) -> asyncio.AbstractServer:
     """Start listening on the running loop.
 
     ``router`` (with ``--workers``): requests for other workers' sessions move there, and
-    connections moved here are served too; ``reuse_port``: several processes listen on the port.
+    connections moved here are served too; ``reuse_port``: several processes listen on the port;
+    ``ssl``: serve HTTPS and WSS (not with a router: a TLS connection cannot move to another
+    process once its handshake is done).
     """
+    if ssl is not None and router is not None:
+        raise InvalidOption("TLS cannot be served by several workers: terminate TLS in front of them")
     loop = asyncio.get_running_loop()
     if router is not None:
         router.start(
@@ -1062,4 +1073,5 @@ async def serve(
         port,
         backlog=engine.backlog,
         reuse_port=reuse_port or None,
+        ssl=ssl,
     )
