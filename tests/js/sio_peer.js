@@ -112,6 +112,9 @@ readline.createInterface({ input: process.stdin }).on("line", async (line) => {
     case "closeEngine":
       manager.engine.close();
       break;
+    case "reconnect": // connect again by hand (reconnection off): the CONNECT carries pid and offset
+      socket.connect();
+      break;
     case "dropPongs":
       dropPongs = true;
       out({ event: "ok", cmd: "dropPongs" });

@@ -34,7 +34,7 @@ def _third_party_imports(path: Path) -> set[str]:
 
 
 def test_every_run_time_import_is_a_dependency_or_behind_its_extra() -> None:
-    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     core = {_distribution(r) for r in project["dependencies"]}
     extras = {
