@@ -57,10 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     workers = args.workers if args.workers == "auto" else _positive(args.workers)
     context = _ssl_context(args.ssl_certfile, args.ssl_keyfile, args.ssl_keyfile_password)
     logging.getLogger("sio").info("serving %s (Ctrl-C to stop)", args.target)
-    if context is None:
-        server.listen(args.port, args.host, workers=workers)  # logs "listening on http://host:port/path"
-    else:
-        server.listen(args.port, args.host, workers=workers, ssl=context)
+    server.listen(args.port, args.host, workers=workers, ssl=context)  # logs "listening on http(s)://..."
 
 
 def _ssl_context(certfile: str | None, keyfile: str | None, password: str | None) -> ssl.SSLContext | None:

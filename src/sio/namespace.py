@@ -56,17 +56,17 @@ class Namespace(EventEmitter):
 
     # -- what the adapter hands back: the recipients of a broadcast ---------------------
 
-    def deliver(self, packet: Packet, sockets: Iterable[Socket], flags: BroadcastFlags) -> int:
-        """Write ``packet`` to ``sockets`` (an adapter's selection, iterated once); return its size.
+    def deliver(self, packet: Packet, sockets: Iterable[Socket], flags: BroadcastFlags) -> list[str | bytes]:
+        """Write ``packet`` to ``sockets`` (an adapter's selection, iterated once); return its messages.
 
         Encoded once with the server's parser and framed once by the engine: the same bytes
         reach every recipient. ``flags.volatile`` skips sockets whose transport cannot take
-        it now. The size is the encoded messages' length in bytes (characters for text).
+        it now. The encoded messages come back for a caller that keeps their size.
         """
         data = packet.data
         messages = self.encode(packet.type, self.name, data, packet.id)
         deliver(sockets, prepare_messages(messages), data, flags.volatile)
-        return sum(map(len, messages))
+        return messages
 
     def deliver_with_ack(
         self, packet: Packet, sockets: list[Socket], flags: BroadcastFlags, ack: Callable[..., Any]

@@ -16,7 +16,7 @@ server's timer wheel (one timer per store, armed for the oldest entry's expiry; 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -117,16 +117,15 @@ class Session:
         return cls(sid, pid, rooms, data if data is not None else {})
 
 
-def should_include(session_rooms: Iterable[str], rooms: Iterable[str], except_: Iterable[str]) -> bool:
+def should_include(session_rooms: Iterable[str], rooms: Collection[str], except_: Collection[str]) -> bool:
     """Whether a packet broadcast to ``rooms`` minus ``except_`` was meant for a session in ``session_rooms``.
 
     Node's ``shouldIncludePacket``: any room matches (or the broadcast had none), and none is excluded.
+    (Pass ``session_rooms`` as a frozenset when checking many packets: it is not copied then.)
     """
-    session_rooms = list(session_rooms)
-    rooms = rooms if isinstance(rooms, frozenset | set) else set(rooms)
-    except_ = except_ if isinstance(except_, frozenset | set) else set(except_)
-    included = not rooms or any(room in rooms for room in session_rooms)
-    return included and not any(room in except_ for room in session_rooms)
+    if not isinstance(session_rooms, frozenset | set):
+        session_rooms = frozenset(session_rooms)
+    return (not rooms or not session_rooms.isdisjoint(rooms)) and session_rooms.isdisjoint(except_)
 
 
 # One kept packet: (rooms, except, data, size, emitted_at). A tuple, not an object: this is built
@@ -204,15 +203,11 @@ class PacketLog:
         if seq < first or seq >= self._next:
             return None
         rooms = frozenset(session_rooms)
-        out: list[list[Any]] = []
-        for index in range(seq - first + 1, len(entries)):
-            entry = entries[index]
-            if entry[_ROOMS] and rooms.isdisjoint(entry[_ROOMS]):
-                continue
-            if entry[_EXCEPT] and not rooms.isdisjoint(entry[_EXCEPT]):
-                continue
-            out.append(entry[_DATA])
-        return out
+        return [
+            entry[_DATA]
+            for index in range(seq - first + 1, len(entries))
+            if should_include(rooms, (entry := entries[index])[_ROOMS], entry[_EXCEPT])
+        ]
 
     def close(self) -> None:
         """Drop every packet and the timer."""

@@ -120,10 +120,7 @@ class StandardFrontEnds:
         if count == 1:
             run(app, host, port, ssl)
         elif ssl is not None:
-            raise InvalidOption(
-                "TLS cannot be served by several workers (a TLS connection cannot move to the worker "
-                "holding its session): terminate TLS in front of them (nginx, a load balancer), or run one"
-            )
+            raise InvalidOption(builtin.TLS_WITH_WORKERS)
         else:
             supervise(app, host, port, count)
 

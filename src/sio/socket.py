@@ -196,7 +196,7 @@ class Socket(EventEmitter):
             callback = data.pop()
             ack_id = self.nsp.next_ack_id()
         nsp = self.nsp
-        if ack_id is None and not volatile and self.adapter.recovery is not None:
+        if ack_id is None and not volatile and self.pid is not None:  # a pid: recovery is on
             self.adapter.emit_to_socket(self, data)  # recorded for recovery, its offset appended
             return True
         messages = nsp.encode(SIO_EVENT, nsp.name, data, ack_id)  # EncodeError: nothing registered

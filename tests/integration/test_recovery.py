@@ -57,6 +57,15 @@ async def start_client(node_peers, running, mode: str) -> SioPeer:
     return await SioPeer.start(node_peers, running.url, transports=MODES[mode], **RECONNECT)
 
 
+async def connected_client(
+    node_peers, running, seen: Seen, mode: str = "websocket"
+) -> tuple[SioPeer, sio.Socket]:
+    """A reconnecting official client connected to ``/``, and its socket on the server."""
+    peer = await start_client(node_peers, running, mode)
+    await peer.connect()
+    return peer, await seen.get("connection")
+
+
 async def lose_transport(peer: SioPeer, seen: Seen) -> None:
     """Close the client's transport; return once the server saw the socket go."""
     peer.command("closeEngine")
@@ -109,9 +118,7 @@ async def test_recovered_socket_gets_id_rooms_data_and_exactly_the_missed_events
 async def test_a_socket_emit_is_replayed_and_acked_emits_are_not(sio_server, node_peers) -> None:
     seen = Seen()
     running = await sio_server(recovery_setup(seen), connection_state_recovery=True)
-    peer = await start_client(node_peers, running, "websocket")
-    await peer.connect()
-    socket: sio.Socket = await seen.get("connection")
+    peer, socket = await connected_client(node_peers, running, seen)
     socket.emit("direct", 1)
     first = await peer.event("direct")
     assert first[0] == 1 and isinstance(first[1], str)
@@ -131,9 +138,7 @@ async def test_recovery_skips_middlewares_by_default_and_runs_them_when_asked(si
         running = await sio_server(
             recovery_setup(seen, calls), connection_state_recovery={"skip_middlewares": skip}
         )
-        peer = await start_client(node_peers, running, "websocket")
-        await peer.connect()
-        socket: sio.Socket = await seen.get("connection")
+        peer, socket = await connected_client(node_peers, running, seen)
         running.app.emit("tick")
         await peer.event("tick")
         await lose_transport(peer, seen)
@@ -146,9 +151,7 @@ async def test_recovery_skips_middlewares_by_default_and_runs_them_when_asked(si
 async def test_no_recovery_without_an_offset_or_with_an_unknown_one(sio_server, node_peers) -> None:
     seen = Seen()
     running = await sio_server(recovery_setup(seen), connection_state_recovery=True)
-    peer = await start_client(node_peers, running, "websocket")
-    await peer.connect()
-    socket: sio.Socket = await seen.get("connection")
+    peer, socket = await connected_client(node_peers, running, seen)
     # No event received yet: the client has no offset and cannot be recovered (as Node).
     await lose_transport(peer, seen)
     connected = await peer.expect("connect")
@@ -179,9 +182,7 @@ async def test_expired_session_gives_a_fresh_start(sio_server, node_peers) -> No
 async def test_recovery_is_off_by_default_no_pid_no_offsets(sio_server, node_peers) -> None:
     seen = Seen()
     running = await sio_server(recovery_setup(seen))
-    peer = await start_client(node_peers, running, "websocket")
-    await peer.connect()
-    socket: sio.Socket = await seen.get("connection")
+    peer, socket = await connected_client(node_peers, running, seen)
     assert socket.pid is None and socket.recovered is False
     running.app.emit("tick", 1)
     assert await peer.event("tick") == [1]  # no offset appended

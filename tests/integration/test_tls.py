@@ -140,6 +140,20 @@ def test_tls_with_several_workers_is_refused_with_a_clear_error(server_context: 
         sio.Server().listen(0, workers=2, ssl=server_context)
 
 
+async def sio_run(*args: str) -> asyncio.subprocess.Process:
+    """``python -m sio run`` of the test app with ``args``, its stderr piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sio",
+        "run",
+        "tests.integration.workers_app:io",
+        *args,
+        cwd=ROOT,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
 async def test_python_m_sio_run_serves_https_with_uvicorns_flags(
     authority: trustme.CA, client_context: ssl.SSLContext, tmp_path: Path
 ) -> None:
@@ -150,20 +164,8 @@ async def test_python_m_sio_run_serves_https_with_uvicorns_flags(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sio",
-        "run",
-        "tests.integration.workers_app:io",
-        "--port",
-        str(port),
-        "--ssl-certfile",
-        str(certfile),
-        "--ssl-keyfile",
-        str(keyfile),
-        cwd=ROOT,
-        stderr=asyncio.subprocess.PIPE,
+    process = await sio_run(
+        "--port", str(port), "--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile)
     )
     assert process.stderr is not None
     try:
@@ -186,17 +188,7 @@ async def test_python_m_sio_run_serves_https_with_uvicorns_flags(
 
 
 async def test_python_m_sio_run_with_an_unreadable_certificate_is_one_message(tmp_path: Path) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sio",
-        "run",
-        "tests.integration.workers_app:io",
-        "--ssl-certfile",
-        str(tmp_path / "missing.pem"),
-        cwd=ROOT,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await sio_run("--ssl-certfile", str(tmp_path / "missing.pem"))
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 1
     assert b"cannot load the TLS certificate" in err and b"Traceback" not in err

@@ -374,8 +374,13 @@ class ClusterAdapter(InMemoryAdapter):
             self._on_response(message)
         elif kind in (MessageType.INITIAL_HEARTBEAT, MessageType.HEARTBEAT, MessageType.ADAPTER_CLOSE):
             pass  # liveness: ClusterAdapterWithHeartbeat's business
-        else:
+        elif not self._on_extension_message(message):
             raise MalformedMessage(f"unknown message type {kind!r}")
+
+    def _on_extension_message(self, message: ClusterMessage) -> bool:
+        """A message of a type beyond Node's 1-13: True if this adapter handles it (a transport
+        only sio servers share may add types; on Node's buses there are none)."""
+        return False
 
     def _on_response(self, response: ClusterMessage) -> None:
         kind = response.get("type")

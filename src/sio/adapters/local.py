@@ -262,16 +262,15 @@ class LocalAdapter(ClusterAdapterWithHeartbeat):
         if pending is not None and not pending[0].done():
             pending[0].set_result(session)
 
-    def _on_message(self, message: ClusterMessage, offset: str | None) -> None:
+    def _on_extension_message(self, message: ClusterMessage) -> bool:
         kind = message.get("type")
         if kind == RESTORE_SESSION:
             self._answer_restore(message)
         elif kind == RESTORE_SESSION_RESPONSE:
             self._on_restore_response(message)
         else:
-            super()._on_message(message, offset)
-            return
-        self.nodes[message["uid"]] = self.nsp.server.wheel.loop.time()
+            return False
+        return True
 
     def _answer_restore(self, message: ClusterMessage) -> None:
         data = message.get("data")

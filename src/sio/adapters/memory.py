@@ -150,8 +150,8 @@ class InMemoryAdapter(BaseAdapter):
         ):
             packet_log = self.packet_log()
             data = [*packet.data, packet_log.next_offset()]
-            size = self.nsp.deliver(Packet(SIO_EVENT, packet.nsp, data), self.matching(opts), opts.flags)
-            packet_log.append(opts.rooms, opts.except_, data, size)
+            messages = self.nsp.deliver(Packet(SIO_EVENT, packet.nsp, data), self.matching(opts), opts.flags)
+            packet_log.append(opts.rooms, opts.except_, data, sum(map(len, messages)))
             return
         self.nsp.deliver(packet, self.matching(opts), opts.flags)
 

@@ -88,6 +88,11 @@ MAX_PIPELINED_MOVES = 16
 
 Fallback = Callable[[HttpExchange], None]
 
+TLS_WITH_WORKERS = (
+    "TLS cannot be served by several workers (a TLS connection cannot move to the worker holding "
+    "its session): terminate TLS in front of them (nginx, a load balancer), or run one"
+)
+
 
 def _status_line(status: int) -> bytes:
     try:
@@ -1057,7 +1062,7 @@ async def serve(
     process once its handshake is done).
     """
     if ssl is not None and router is not None:
-        raise InvalidOption("TLS cannot be served by several workers: terminate TLS in front of them")
+        raise InvalidOption(TLS_WITH_WORKERS)
     loop = asyncio.get_running_loop()
     if router is not None:
         router.start(

@@ -634,6 +634,7 @@ class RedisStreamsAdapter(ClusterAdapter):
         max_bytes = self.recovery.max_buffered_bytes
         size = 0
         missed: list[list[Any]] = []
+        session_rooms = frozenset(rooms)
         start = _next_offset(offset)
         name = self.nsp.name
         for _ in range(RESTORE_SESSION_MAX_XRANGE_CALLS):
@@ -662,7 +663,7 @@ class RedisStreamsAdapter(ClusterAdapter):
                     continue
                 if not _takes_offset(wire, data.get("opts")):  # never offset, so never replayed
                     continue
-                if should_include(rooms, opts.rooms, opts.except_):
+                if should_include(session_rooms, opts.rooms, opts.except_):
                     missed.append([*packet.data, entry_id])
                     size += len(fields.get("data", ""))
                     if len(missed) > max_packets or size > max_bytes:
