@@ -56,13 +56,13 @@ class Client:
         conn.on("message", self._on_data)
         conn.on("close", self._on_close)
 
-    def _write(self, messages: Sequence[str | bytes], volatile: bool = False) -> None:
+    def _write(self, messages: Sequence[str | bytes], volatile: bool = False, compress: bool = True) -> None:
         conn = self.conn
         if conn.ready_state is not OPEN:
             return
         if volatile and not conn.writable:
             return
-        conn.send_messages(messages)
+        conn.send_messages(messages, compress)
 
     # -- incoming -------------------------------------------------------------------
 

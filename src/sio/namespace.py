@@ -65,7 +65,7 @@ class Namespace(EventEmitter):
         """
         data = packet.data
         messages = self.encode(packet.type, self.name, data, packet.id)
-        deliver(sockets, prepare_messages(messages), data, flags.volatile)
+        deliver(sockets, prepare_messages(messages, flags.compress), data, flags.volatile)
         return messages
 
     def deliver_with_ack(
@@ -80,7 +80,9 @@ class Namespace(EventEmitter):
         if ack_id is None:
             raise LocalProtocolError("deliver_with_ack needs a packet with an ack id")
         data = packet.data
-        prepared = prepare_messages(self.encode(packet.type, self.name, data, ack_id))  # EncodeError first
+        prepared = prepare_messages(
+            self.encode(packet.type, self.name, data, ack_id), flags.compress
+        )  # EncodeError
         expect_acks(sockets, ack_id, ack)
         deliver(sockets, prepared, data, flags.volatile)
         if sockets and flags.timeout is not None:

@@ -147,6 +147,7 @@ class Socket(EventEmitter):
         self._any: tuple[Handler, ...] = ()
         self._any_outgoing: tuple[Handler, ...] = ()
         self._volatile = False
+        self._compress = True  # False for the next emit only (socket.compress(False))
         self._timeout: float | None = None
         if session is not None:
             self.adapter.add_all(self.id, session.rooms)
@@ -186,9 +187,10 @@ class Socket(EventEmitter):
         """
         if event in RESERVED_EVENTS:
             raise LocalProtocolError(f'"{event}" is a reserved event name')
-        volatile, timeout = self._volatile, self._timeout
+        volatile, timeout, compress = self._volatile, self._timeout, self._compress
         self._volatile = False
         self._timeout = None
+        self._compress = True
         data = [event, *args]
         callback = None
         ack_id = None
@@ -197,7 +199,7 @@ class Socket(EventEmitter):
             ack_id = self.nsp.next_ack_id()
         nsp = self.nsp
         if ack_id is None and not volatile and self.pid is not None:  # a pid: recovery is on
-            self.adapter.emit_to_socket(self, data)  # recorded for recovery, its offset appended
+            self.adapter.emit_to_socket(self, data, compress)  # recorded for recovery, offset appended
             return True
         messages = nsp.encode(SIO_EVENT, nsp.name, data, ack_id)  # EncodeError: nothing registered
         if callback is not None:
@@ -205,7 +207,7 @@ class Socket(EventEmitter):
         if self._any_outgoing:
             for listener in self._any_outgoing:
                 call_handler(listener, *data)
-        self.client._write(messages, volatile)
+        self.client._write(messages, volatile, compress)
         return True
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
@@ -262,7 +264,9 @@ class Socket(EventEmitter):
         return self
 
     def compress(self, compress: bool) -> Socket:
-        """Accepted for parity with Node; sio sends without permessage-deflate."""
+        """Whether the next ``emit`` may be compressed (permessage-deflate, HTTP compression of a
+        polling response); True by default, as in Node."""
+        self._compress = compress
         return self
 
     def send(self, *args: Any) -> bool:
@@ -275,10 +279,11 @@ class Socket(EventEmitter):
 
     def _operator(self) -> BroadcastOperator:
         flags = BroadcastFlags.DEFAULT
-        if self._volatile or self._timeout is not None:
-            flags = flags.replace(volatile=self._volatile, timeout=self._timeout)
+        if self._volatile or self._timeout is not None or not self._compress:
+            flags = flags.replace(volatile=self._volatile, timeout=self._timeout, compress=self._compress)
             self._volatile = False
             self._timeout = None
+            self._compress = True
         return BroadcastOperator(self.adapter, NO_ROOMS, frozenset((self.id,)), flags)
 
     def to(self, room: str | Iterable[str]) -> BroadcastOperator:
@@ -375,12 +380,12 @@ class Socket(EventEmitter):
         nsp = self.nsp
         self.client._write(nsp.encode(packet_type, nsp.name, data, ack_id))
 
-    def _send(self, messages: list[str | bytes], data: list[Any]) -> None:
+    def _send(self, messages: list[str | bytes], data: list[Any], compress: bool = True) -> None:
         """Write an encoded EVENT ``data`` to this socket, its outgoing listeners told first."""
         if self._any_outgoing:
             for listener in self._any_outgoing:
                 call_handler(listener, *data)
-        self.client._write(messages)
+        self.client._write(messages, False, compress)
 
     def _write_prepared(self, prepared: PreparedMessages, data: Any, volatile: bool) -> None:
         if self._any_outgoing:

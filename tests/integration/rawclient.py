@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 import os
+import zlib
 from collections import deque
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -64,7 +66,13 @@ class HttpResponse:
 
     @property
     def text(self) -> str:
-        """The body as UTF-8 text."""
+        """The body as UTF-8 text, after its Content-Encoding (gzip or deflate) if any."""
+        encoding = self.headers.get("content-encoding")
+        if encoding == "gzip":
+            return gzip.decompress(self.body).decode()
+        if encoding == "deflate":
+            return zlib.decompress(self.body).decode()
+        assert encoding is None, f"unknown Content-Encoding {encoding!r}"
         return self.body.decode()
 
     def json(self) -> Any:

@@ -1,12 +1,18 @@
 // A scriptable engine.io-client for the integration tests.
 // usage: node eio_peer.js URL OPTIONS_JSON
+// OPTIONS_JSON is engine.io-client's options, plus "fetch": true for its fetch() polling
+// transport (Node's fetch sends Accept-Encoding and decodes gzip/deflate, as browsers do).
 // Reads commands as JSON lines on stdin, writes events as JSON lines on stdout.
 "use strict";
-const { Socket } = require("engine.io-client");
+const { Socket, Fetch } = require("engine.io-client");
 const readline = require("readline");
 
 const [url, optionsJson] = process.argv.slice(2);
 const options = JSON.parse(optionsJson || "{}");
+if (options.fetch) {
+  delete options.fetch;
+  options.transports = [Fetch];
+}
 
 function out(event) {
   process.stdout.write(JSON.stringify(event) + "\n");

@@ -198,15 +198,16 @@ class BaseAdapter(EventEmitter, ABC):
     # gains a last argument), keeps what it needs to replay them, and keeps the sessions of
     # sockets that disconnected for a recoverable reason. Without recovery none of this runs.
 
-    def emit_to_socket(self, socket: Socket, data: list[Any]) -> None:
+    def emit_to_socket(self, socket: Socket, data: list[Any], compress: bool = True) -> None:
         """A socket's own ``emit`` of EVENT ``data`` with recovery on (no ack, not volatile).
 
         As Node: a broadcast to the socket's own room, so the adapter records it and appends
-        its offset. Adapters override it with something cheaper where they can.
+        its offset. Adapters override it with something cheaper where they can. ``compress``:
+        the socket's ``compress`` flag.
         """
+        flags = BroadcastFlags.LOCAL if compress else BroadcastFlags.LOCAL.replace(compress=False)
         self.broadcast(
-            Packet(SIO_EVENT, self.nsp.name, data),
-            BroadcastOptions(frozenset((socket.id,)), NO_ROOMS, BroadcastFlags.LOCAL),
+            Packet(SIO_EVENT, self.nsp.name, data), BroadcastOptions(frozenset((socket.id,)), NO_ROOMS, flags)
         )
 
     def persist_session(self, session: Session) -> None:

@@ -227,14 +227,14 @@ class InMemoryAdapter(BaseAdapter):
             )
         return store
 
-    def emit_to_socket(self, socket: Socket, data: list[Any]) -> None:
+    def emit_to_socket(self, socket: Socket, data: list[Any], compress: bool = True) -> None:
         """Record the socket's own emit in the log (offset appended) and write it straight to it."""
         packet_log = self.packet_log()
         data.append(packet_log.next_offset())
         nsp = self.nsp
         messages = nsp.encode(SIO_EVENT, nsp.name, data)  # EncodeError: nothing recorded
         packet_log.append(frozenset((socket.id,)), NO_ROOMS, data, sum(map(len, messages)))
-        socket._send(messages, data)
+        socket._send(messages, data, compress)
 
     def persist_session(self, session: Session) -> None:
         """Keep the session here for ``max_disconnection_duration``."""

@@ -125,17 +125,23 @@ class HttpExchange(ABC):
 
 
 class SharedPacket:
-    """An encoded Engine.IO packet written to many sessions (a broadcast).
+    """An encoded Engine.IO packet written to many sessions (a broadcast), or one that must not
+    be compressed (``compress=False``: ``socket.compress(False)``, a broadcast's ``compress`` flag).
 
     The packet is encoded once by the caller; its WebSocket frame is built on first
-    use and then the same bytes are written to every WebSocket recipient.
+    use and then the same bytes are written to every WebSocket recipient. A front end with
+    permessage-deflate keeps one compressed frame here too (``deflated``), for the recipients
+    whose compressor keeps no context between messages.
     """
 
-    __slots__ = ("_frame", "data")
+    __slots__ = ("_frame", "compress", "data", "deflated", "deflated_by")
 
-    def __init__(self, data: str | bytes) -> None:
+    def __init__(self, data: str | bytes, compress: bool = True) -> None:
         self.data = data
+        self.compress = compress  # False: never compressed (permessage-deflate, HTTP compression)
         self._frame: bytes | None = None
+        self.deflated: bytes | None = None  # the compressed frame, made by ``deflated_by``
+        self.deflated_by: object = None  # the shared compressor that made it
 
     @property
     def frame(self) -> bytes:
@@ -156,13 +162,24 @@ EncodedPacket = str | bytes | SharedPacket
 PreparedMessages = tuple[SharedPacket, ...]
 
 
-def prepare_messages(messages: Iterable[str | bytes]) -> PreparedMessages:
+def prepare_messages(messages: Iterable[str | bytes], compress: bool = True) -> PreparedMessages:
     """Frame Engine.IO messages once to send them to many sessions (``send_prepared``).
 
     Each WebSocket frame is then built on first use and the same bytes written to every
-    WebSocket recipient (``WebSocketChannel.send_packets``).
+    WebSocket recipient (``WebSocketChannel.send_packets``). ``compress=False``: the packets
+    are never compressed (neither by permessage-deflate nor in a polling response).
     """
-    return tuple([SharedPacket(packet) for packet in encode_eio_messages(messages)])
+    return tuple([SharedPacket(packet, compress) for packet in encode_eio_messages(messages)])
+
+
+def uncompressed(packets: Iterable[str | bytes]) -> list[EncodedPacket]:
+    """Encoded packets marked never to be compressed (``socket.compress(False)``)."""
+    return [SharedPacket(packet, False) for packet in packets]
+
+
+def compressible(packet: EncodedPacket) -> bool:
+    """Whether a packet may be compressed (every packet unless marked ``compress=False``)."""
+    return type(packet) is not SharedPacket or packet.compress  # type: ignore[union-attr]
 
 
 def packet_data(packet: EncodedPacket) -> str | bytes:

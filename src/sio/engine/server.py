@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import orjson
 
 from sio._events import EventEmitter
+from sio.engine.compression import DeflateOptions, HttpCompression
 from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel
 from sio.engine.socket import OPEN, EngineSocket, PollingTransport, Transport, WebSocketTransport
 from sio.errors import InvalidOption, SioError
@@ -143,6 +144,8 @@ class EngineServer(EventEmitter):
         backlog: int = 2048,
         max_connections: int | None = None,
         max_handshake_rate: float | None = None,
+        http_compression: bool | dict[str, Any] | HttpCompression = True,
+        per_message_deflate: bool | dict[str, Any] | DeflateOptions = False,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__()
@@ -185,6 +188,9 @@ class EngineServer(EventEmitter):
         if max_handshake_rate is not None and max_handshake_rate <= 0:
             raise InvalidOption(f"max_handshake_rate must be positive, not {max_handshake_rate}")
         self.max_handshake_rate = max_handshake_rate
+        # Node's defaults: polling responses compressed (threshold 1024), permessage-deflate off.
+        self.http_compression = HttpCompression.from_option(http_compression)
+        self.per_message_deflate = DeflateOptions.from_option(per_message_deflate)
         self._handshake_tokens = max(1.0, max_handshake_rate or 0.0)
         self._handshake_tokens_at = 0.0
         self.clients: dict[str, EngineSocket] = {}

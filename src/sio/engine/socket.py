@@ -28,6 +28,7 @@ from sio._sio_core import (
     encode_eio_messages,
     encode_eio_payload,
 )
+from sio.engine.compression import compress_body, negotiate_encoding
 from sio.engine.exchange import (
     TURN_CLOCK_EVERY,
     TURN_MESSAGES,
@@ -38,7 +39,9 @@ from sio.engine.exchange import (
     SharedPacket,
     WebSocketChannel,
     WebSocketHandler,
+    compressible,
     packet_data,
+    uncompressed,
 )
 from sio.reasons import DisconnectReason
 
@@ -169,14 +172,15 @@ class EngineSocket(EventEmitter):
         """Send one message (str as text, bytes-like as binary); dropped once closing."""
         self.send_messages((data,))
 
-    def send_messages(self, messages: Sequence[str | bytes]) -> None:
+    def send_messages(self, messages: Sequence[str | bytes], compress: bool = True) -> None:
         """Send Engine.IO messages (what a Socket.IO parser encodes); dropped once closing.
 
         The engine alone adds the Engine.IO framing (the ``4`` of a text message).
+        ``compress=False``: never compressed (permessage-deflate, HTTP compression).
         """
         if self.ready_state is not OPEN:
             return
-        packets = encode_eio_messages(messages)
+        packets = encode_eio_messages(messages) if compress else uncompressed(encode_eio_messages(messages))
         if not self._buffer and self._transport.try_send(packets):
             if "drain" in self._handlers:
                 self.emit("drain")
@@ -571,6 +575,19 @@ class PollingTransport(Transport):
         exchange, self._poll = self._poll, None
         if exchange is not None:
             body = encode_eio_payload([packet_data(p) for p in packets])
+            compression = self.socket.server.http_compression
+            # As Node: compressed when on, the payload at least the threshold, one packet at least
+            # compressible, and gzip or deflate accepted by the client (Accept-Encoding).
+            if (
+                compression is not None
+                and len(body) >= compression.threshold
+                and any(map(compressible, packets))
+            ):
+                encoding = negotiate_encoding(exchange.headers.get("accept-encoding"))
+                if encoding is not None:
+                    body = compress_body(body, encoding, compression.level)
+                    exchange.respond(200, [*POLL_HEADERS, ("Content-Encoding", encoding)], body)
+                    return
             exchange.respond(200, POLL_HEADERS, body)
 
     def _on_poll_aborted(self) -> None:

@@ -525,7 +525,7 @@ class RedisStreamsAdapter(ClusterAdapter):
         message["nsp"] = nsp.name
         self._xadd(message, deliver)
 
-    def emit_to_socket(self, socket: Socket, data: list[Any]) -> None:
+    def emit_to_socket(self, socket: Socket, data: list[Any], compress: bool = True) -> None:
         """A socket's own emit (recovery on): in the stream as a broadcast to its room, as Node,
         then written to it with the entry id appended."""
         nsp = self.nsp
@@ -533,7 +533,11 @@ class RedisStreamsAdapter(ClusterAdapter):
             "type": MessageType.BROADCAST,
             "data": {
                 "packet": {"type": SIO_EVENT, "data": data},
-                "opts": {"rooms": [socket.id], "except": [], "flags": {}},
+                "opts": {
+                    "rooms": [socket.id],
+                    "except": [],
+                    "flags": {} if compress else {"compress": False},
+                },
             },
             "uid": self.uid,
             "nsp": nsp.name,
@@ -543,7 +547,7 @@ class RedisStreamsAdapter(ClusterAdapter):
             if not socket.connected:
                 return  # gone meanwhile: the entry is in the stream, a restore replays it
             payload = [*data, entry_id] if entry_id is not None else data
-            socket._send(nsp.encode(SIO_EVENT, nsp.name, payload), payload)
+            socket._send(nsp.encode(SIO_EVENT, nsp.name, payload), payload, compress)
 
         self._xadd(message, write)
 
