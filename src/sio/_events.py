@@ -32,7 +32,7 @@ def spawn(coro: Coroutine[Any, Any, Any], what: object = None) -> asyncio.Task[A
 def _finished(task: asyncio.Task[Any], what: object) -> None:
     _background.discard(task)
     if not task.cancelled() and task.exception() is not None:
-        log.error("error in handler %r", what, exc_info=task.exception())
+        log.error("error in handler %s", what, exc_info=task.exception())
 
 
 def call_handler(handler: Handler, *args: Any) -> None:
@@ -43,7 +43,42 @@ def call_handler(handler: Handler, *args: Any) -> None:
         log.exception("error in handler %r", handler)
         return
     if result is not None and inspect.iscoroutine(result):
-        spawn(result, handler)
+        spawn(result, repr(handler))
+
+
+class HandlerCall:
+    """What a log line names when an event handler fails: the event, namespace, socket and handler."""
+
+    __slots__ = ("event", "handler", "namespace", "sid")
+
+    def __init__(self, handler: Handler, event: object, namespace: str, sid: str) -> None:
+        self.handler = handler
+        self.event = event
+        self.namespace = namespace
+        self.sid = sid
+
+    def __str__(self) -> str:
+        name = getattr(self.handler, "__qualname__", None) or repr(self.handler)
+        return f"{name} for event {self.event!r} on namespace {self.namespace!r} (socket {self.sid})"
+
+
+def call_event_handler(
+    handler: Handler,
+    args: Sequence[Any],
+    arity: int,
+    describe: Callable[[Handler, object], HandlerCall],
+    event: object,
+) -> None:
+    """Call an event handler with as many of ``args`` as it takes (``arity``): extra arguments are
+    dropped, as JavaScript drops them (an ack it has no parameter for is never sent). A failure is
+    logged with ``describe(handler, event)`` (event, namespace, socket), made only then."""
+    try:
+        result = handler(*args[:arity]) if len(args) > arity else handler(*args)
+    except Exception:
+        log.exception("error in handler %s", describe(handler, event))
+        return
+    if result is not None and inspect.iscoroutine(result):
+        spawn(result, describe(handler, event))
 
 
 def positional_arity(handler: Handler) -> int:

@@ -9,9 +9,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
-from sio._events import EventEmitter, Handler, call_handler, positional_arity, run_chain
+from sio._events import (
+    EventEmitter,
+    H,
+    Handler,
+    HandlerCall,
+    call_event_handler,
+    call_handler,
+    positional_arity,
+    run_chain,
+)
 from sio._sio_core import (
     RESERVED_EVENTS,
     SIO_ACK,
@@ -149,6 +158,9 @@ class Socket(EventEmitter):
         self._volatile = False
         self._compress = True  # False for the next emit only (socket.compress(False))
         self._timeout: float | None = None
+        # How many positional arguments each handler takes, read once when it is registered: the
+        # client's extra arguments (and an ack the handler has no parameter for) are dropped.
+        self._arity: dict[Handler, int] = {}
         if session is not None:
             self.adapter.add_all(self.id, session.rooms)
             for packet in session.missed_packets:
@@ -159,6 +171,30 @@ class Socket(EventEmitter):
 
     def __repr__(self) -> str:
         return f"<Socket id={self.id} nsp={self.nsp.name} connected={self.connected}>"
+
+    # -- handlers ------------------------------------------------------------------
+
+    @overload
+    def on(self, event: str) -> Callable[[H], H]: ...
+    @overload
+    def on(self, event: str, handler: H) -> H: ...
+    def on(self, event: str, handler: Handler | None = None) -> Any:
+        """Add ``handler`` for ``event`` (a decorator without it); it is called with the event's
+        arguments, then the ack function if the client asked for one, as many as it takes (Node:
+        JavaScript ignores extra arguments)."""
+        if handler is None:
+            return lambda fn: self.on(event, fn)
+        self._arity[handler] = positional_arity(handler)
+        return EventEmitter.on(self, event, handler)
+
+    def off(self, event: str, handler: Handler | None = None) -> None:
+        """Remove one handler (or its ``once`` wrapper), or every handler of ``event``."""
+        EventEmitter.off(self, event, handler)
+        registered = {h for handlers in self._handlers.values() for h in handlers}
+        self._arity = {h: n for h, n in self._arity.items() if h in registered}
+
+    def _describe(self, handler: Handler, event: object) -> HandlerCall:
+        return HandlerCall(handler, event, self.nsp.name, self.id)
 
     # -- properties ----------------------------------------------------------------
 
@@ -247,7 +283,7 @@ class Socket(EventEmitter):
 
         def on_ack(*answers: Any) -> None:
             timer.cancel()
-            call_handler(callback, None, *answers)
+            call_event_handler(callback, (None, *answers), positional_arity(callback), self._describe, "ack")
 
         acks[ack_id] = on_ack
         timer.arm(timeout)
@@ -421,8 +457,8 @@ class Socket(EventEmitter):
             self._on_event(packet)
         elif kind in (SIO_ACK, SIO_BINARY_ACK):
             ack = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
-            if ack is not None:
-                call_handler(ack, *packet.data)
+            if ack is not None:  # the client's answers, as many as the callback takes
+                call_event_handler(ack, packet.data, positional_arity(ack), self._describe, "ack")
         elif kind == SIO_DISCONNECT:
             self._on_close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
 
@@ -431,8 +467,8 @@ class Socket(EventEmitter):
         if packet.id is not None:
             args.append(self._make_ack(packet.id))
         if self._any:
-            for listener in self._any:
-                call_handler(listener, *args)
+            for listener in self._any:  # (event, *args, ack), as many as it takes
+                call_event_handler(listener, args, positional_arity(listener), self._describe, args[0])
         if self._fns:
             run_chain(self._fns, args, lambda err: self._after_middlewares(err, args))
         else:
@@ -448,10 +484,17 @@ class Socket(EventEmitter):
     def _dispatch(self, args: list[Any]) -> None:
         if not self.connected:
             return
-        handlers = self._handlers.get(args[0])
+        event = args[0]
+        handlers = self._handlers.get(event)
         if handlers:
-            for handler in list(handlers) if len(handlers) > 1 else handlers:
-                call_handler(handler, *args[1:])
+            arity = self._arity
+            rest = args[1:]
+            describe = self._describe
+            for handler in handlers:
+                n = arity.get(handler)
+                if n is None:  # registered behind on()'s back (EventEmitter.on)
+                    n = arity[handler] = positional_arity(handler)
+                call_event_handler(handler, rest, n, describe, event)
 
     def _make_ack(self, ack_id: int) -> Callable[..., None]:
         sent = False
