@@ -130,7 +130,7 @@ class EventEmitter:
         self._handlers[event] = (*self._handlers.get(event, ()), handler)
         return handler
 
-    def once(self, event: str, handler: Handler) -> Handler:
+    def once(self, event: str, handler: H) -> H:
         """Add a handler that is removed after its first call."""
 
         def wrapper(*args: Any) -> Any:

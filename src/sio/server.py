@@ -9,15 +9,17 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from ssl import SSLContext
-from typing import Any
+from typing import Any, overload
 
-from sio._events import Handler, spawn
+from sio._events import H, Handler, spawn
 from sio.adapters.base import BaseAdapter
 from sio.adapters.memory import InMemoryAdapter
+from sio.asgi_types import ASGIApplication
 from sio.broadcast import BroadcastOperator, RemoteSocket
 from sio.client import Client
 from sio.engine import EngineServer, EngineSocket
-from sio.engine.server import front_ends
+from sio.engine.compression import DeflateOptions, HttpCompression
+from sio.engine.server import AllowRequest, front_ends
 from sio.namespace import Namespace, ParentNamespace
 from sio.parser import JsonParser, Parser
 from sio.reasons import DisconnectReason
@@ -35,9 +37,8 @@ AdapterFactory = Callable[[Namespace], BaseAdapter]
 class Server:
     """A Socket.IO server (Node's ``Server``); its main namespace is ``io.sockets`` (``"/"``).
 
-    Engine.IO options (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
-    ``cors_allowed_origins``, ``transports``, ``allow_request``, ``cookie``, ...)
-    are passed to the underlying :class:`~sio.engine.EngineServer`.
+    Engine.IO options (``ping_interval`` ... ``per_message_deflate``) go to the underlying
+    :class:`~sio.engine.EngineServer`, whose docstrings and the README describe them.
 
     ``adapter`` makes each namespace's adapter (Node's ``adapter`` option: the in-memory
     one, or a cluster adapter); ``parser`` is the wire format (Node's ``parser`` option,
@@ -66,7 +67,19 @@ class Server:
         max_namespace_length: int = 1024,
         max_dynamic_namespaces_per_client: int = 100,
         connection_state_recovery: bool | dict[str, Any] | RecoveryOptions | None = None,
-        **engine_options: Any,
+        upgrade_timeout: float = 10.0,
+        close_timeout: float = 10.0,
+        max_buffered_bytes: int = 4_000_000,
+        allow_upgrades: bool = True,
+        allow_request: AllowRequest | None = None,
+        cors_credentials: bool = True,
+        cookie: bool | str | dict[str, Any] = False,
+        backlog: int = 2048,
+        max_connections: int | None = None,
+        max_handshake_rate: float | None = None,
+        http_compression: bool | dict[str, Any] | HttpCompression = True,
+        per_message_deflate: bool | dict[str, Any] | DeflateOptions = False,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         # Set first: every adapter reads it when it is made.
         self.recovery: RecoveryOptions | None = RecoveryOptions.from_option(connection_state_recovery)
@@ -75,10 +88,22 @@ class Server:
             path=path,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
+            upgrade_timeout=upgrade_timeout,
+            close_timeout=close_timeout,
             max_http_buffer_size=max_http_buffer_size,
-            cors_allowed_origins=cors_allowed_origins,
+            max_buffered_bytes=max_buffered_bytes,
             transports=transports,
-            **engine_options,
+            allow_upgrades=allow_upgrades,
+            allow_request=allow_request,
+            cors_allowed_origins=cors_allowed_origins,
+            cors_credentials=cors_credentials,
+            cookie=cookie,
+            backlog=backlog,
+            max_connections=max_connections,
+            max_handshake_rate=max_handshake_rate,
+            http_compression=http_compression,
+            per_message_deflate=per_message_deflate,
+            loop=loop,  # tests drive the timers on a fake loop's clock
         )
         self.connect_timeout = connect_timeout
         self.parser: Parser = parser if parser is not None else JsonParser()
@@ -229,11 +254,17 @@ class Server:
 
     # Node forwards every EventEmitter method of the server to the main namespace.
 
+    @overload
+    def on(self, event: str) -> Callable[[H], H]: ...
+    @overload
+    def on(self, event: str, handler: H) -> H: ...
     def on(self, event: str, handler: Handler | None = None) -> Any:
         """Add a handler on the main namespace (``connection``, ``new_namespace``, ...); also a decorator."""
-        return self.sockets.on(event, handler)  # type: ignore[arg-type,type-var]
+        if handler is None:
+            return self.sockets.on(event)
+        return self.sockets.on(event, handler)
 
-    def once(self, event: str, handler: Handler) -> Handler:
+    def once(self, event: str, handler: H) -> H:
         """Add a one-shot handler on the main namespace."""
         return self.sockets.once(event, handler)
 
@@ -284,7 +315,7 @@ class Server:
         return self.sockets.local
 
     def compress(self, compress: bool) -> BroadcastOperator:
-        """Accepted for parity with Node."""
+        """Whether the next broadcast may be compressed (True by default, as in Node)."""
         return self.sockets.compress(compress)
 
     async def fetch_sockets(self) -> list[Socket | RemoteSocket]:
@@ -343,7 +374,7 @@ class Server:
         reuse_port: bool = False,
         router: Any = None,
         ssl: SSLContext | None = None,
-    ) -> Any:
+    ) -> asyncio.AbstractServer:
         """Start the built-in front end inside a running loop; return the asyncio server.
 
         Paths other than the Socket.IO path are answered from ``static_files`` (or 404).
@@ -354,7 +385,7 @@ class Server:
             host, port, fallback=self.static_files, router=router, reuse_port=reuse_port, ssl=ssl
         )
 
-    def asgi_app(self, other_app: Any = None) -> Any:
+    def asgi_app(self, other_app: ASGIApplication | None = None) -> ASGIApplication:
         """This server as an ASGI 3 app; other paths (and lifespan) go to ``other_app``."""
         return front_ends().asgi_app(self.engine, other_app, self.close, self._start)
 

@@ -41,6 +41,7 @@ from sio.recovery import RECOVERABLE_REASONS, Session
 
 if TYPE_CHECKING:
     from sio.client import Client
+    from sio.engine import EngineSocket
     from sio.engine.exchange import HttpExchange
     from sio.namespace import Namespace
 
@@ -204,7 +205,7 @@ class Socket(EventEmitter):
         return self.adapter.socket_rooms(self.id)
 
     @property
-    def conn(self) -> Any:
+    def conn(self) -> EngineSocket:
         """The underlying Engine.IO session (:class:`~sio.engine.EngineSocket`)."""
         return self.client.conn
 

@@ -1,0 +1,10 @@
+"""Mistakes mypy must catch (tests/typing/test_typing.py; never run): each comment is the error of the next line."""
+
+from __future__ import annotations
+
+import sio
+
+# E: Unexpected keyword argument "ping_intervall" for "Server"; did you mean "ping_interval"?
+io = sio.Server(ping_intervall=10.0)
+# E: Argument 1 to "emit" of "Server" has incompatible type "int"; expected "str"
+io.emit(42)
