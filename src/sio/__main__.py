@@ -48,16 +48,43 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--ssl-certfile", help="serve HTTPS and WSS with this certificate (PEM; uvicorn's flag)")
     run.add_argument("--ssl-keyfile", help="its private key (PEM), unless the certificate file has it")
     run.add_argument("--ssl-keyfile-password", help="the password of an encrypted private key")
+    run.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="behind a reverse proxy: the client's address and scheme from X-Forwarded-For / "
+        "X-Forwarded-Proto when the peer is in --forwarded-allow-ips (uvicorn's flags)",
+    )
+    run.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        help='the trusted proxies: comma-separated addresses or networks, "*" for any (default: 127.0.0.1)',
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    server = load(args.target)
+    from sio import runner  # after logging is set up: importing sio installs the front ends
+    from sio.engine.proxy import TrustedProxies
+    from sio.errors import InvalidOption
+
+    runner.cli_import.append(args.target)  # a top-level io.listen() in the app is not ours to run
+    try:
+        server = load(args.target)
+    finally:
+        runner.cli_import.clear()
     if not hasattr(server, "listen"):
         raise SystemExit(f"{args.target} is a {type(server).__name__}, not a sio.Server or EngineServer")
     workers = args.workers if args.workers == "auto" else _positive(args.workers)
     context = _ssl_context(args.ssl_certfile, args.ssl_keyfile, args.ssl_keyfile_password)
-    logging.getLogger("sio").info("serving %s (Ctrl-C to stop)", args.target)
-    server.listen(args.port, args.host, workers=workers, ssl=context)  # logs "listening on http(s)://..."
+    if args.proxy_headers:
+        try:
+            getattr(server, "engine", server).trusted_proxies = TrustedProxies(args.forwarded_allow_ips)
+        except InvalidOption as exc:
+            raise SystemExit(f"--forwarded-allow-ips: {exc}") from None
+    logging.getLogger("sio").info("serving %s", args.target)
+    try:
+        server.listen(args.port, args.host, workers=workers, ssl=context)  # logs "listening on http(s)://..."
+    except runner.CannotListen as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _ssl_context(certfile: str | None, keyfile: str | None, password: str | None) -> ssl.SSLContext | None:

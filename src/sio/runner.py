@@ -10,6 +10,7 @@ with several workers hands over to :mod:`sio.workers`, whose worker processes se
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -49,6 +50,15 @@ class CannotListen(SioError, OSError):
     """The front end could not listen (the port is in use, the address is not ours, ...)."""
 
 
+class ListenInRunningLoop(SioError, RuntimeError):
+    """``listen()`` (which runs its own loop, blocking) was called from inside a running loop."""
+
+
+# Set by ``python -m sio run`` while it imports the app: a top-level ``io.listen(...)`` in that
+# module is then skipped (with a warning) instead of serving on its own port, before the CLI's.
+cli_import: list[str] = []
+
+
 async def serve_until_stopped(
     app: Servable,
     host: str,
@@ -56,12 +66,13 @@ async def serve_until_stopped(
     *,
     router: ConnectionRouter | None = None,
     reuse_port: bool = False,
-    on_ready: Callable[[], None] | None = None,
+    on_ready: Callable[[Any], None] | None = None,
     ssl: SSLContext | None = None,
 ) -> None:
     """Serve ``app`` on the running loop until SIGINT or SIGTERM, then close it gracefully.
 
-    (``await app.close()``: every socket gets ``server shutting down``.)
+    (``await app.close()``: every socket gets ``server shutting down``.) ``on_ready`` gets the
+    listening asyncio server.
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -69,11 +80,14 @@ async def serve_until_stopped(
         loop.add_signal_handler(sig, stop.set)
     try:
         try:
-            await app.serve(host, port, router=router, reuse_port=reuse_port, ssl=ssl)
+            listening = await app.serve(host, port, router=router, reuse_port=reuse_port, ssl=ssl)
         except OSError as exc:
-            raise CannotListen(exc.strerror or str(exc)) from exc
+            reason = exc.strerror or str(exc)
+            if exc.errno == errno.EADDRINUSE:
+                reason = "address already in use"
+            raise CannotListen(f"cannot listen on {_authority(host, port)}: {reason}") from exc
         if on_ready is not None:
-            on_ready()
+            on_ready(listening)
         await stop.wait()
     finally:
         for sig in STOP_SIGNALS:
@@ -83,12 +97,38 @@ async def serve_until_stopped(
             await router.close()
 
 
+def _authority(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def start_line(app: Any, host: str, port: int, ssl: SSLContext | None, workers: int = 1) -> str:
+    """What a server logs once it listens: the app's URL (not the engine path, which answers
+    400 to a browser), the Socket.IO path and the transports."""
+    engine = getattr(app, "engine", app)
+    transports = ", ".join(getattr(engine, "transports", ()))
+    url = f"{'https' if ssl else 'http'}://{_authority(host, port)}/"
+    processes = f", {workers} workers" if workers > 1 else ""
+    return f"listening on {url} (Socket.IO at {app.path}, transports {transports}{processes}; Ctrl-C to stop)"
+
+
 def run(app: Servable, host: str, port: int, ssl: SSLContext | None = None) -> None:
     """Serve ``app`` forever on uvloop; returns after Ctrl-C or SIGTERM, once it is closed."""
     import uvloop
 
-    def ready() -> None:
-        log.info("listening on %s://%s:%d%s", "https" if ssl else "http", host, port, app.path)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise ListenInRunningLoop(
+            "listen() runs its own event loop and blocks; inside a running loop use "
+            "`await io.serve(host, port)` instead"
+        )
+
+    def ready(listening: Any) -> None:
+        sockets = getattr(listening, "sockets", None)
+        bound = sockets[0].getsockname()[1] if sockets else port  # --port 0: the port it got
+        log.info("%s", start_line(app, host, bound, ssl))
 
     uvloop.run(serve_until_stopped(app, host, port, on_ready=ready, ssl=ssl))
 
@@ -116,6 +156,14 @@ class StandardFrontEnds:
         self, app: Servable, host: str, port: int, workers: int | str = 1, ssl: SSLContext | None = None
     ) -> None:
         """Serve ``app`` forever on uvloop (blocking); several ``workers`` get a supervisor."""
+        if cli_import:
+            log.warning(
+                "%s called listen(%d) while `python -m sio run` imports it: ignored, the command "
+                'line\'s --host/--port serve it (guard it with `if __name__ == "__main__":`)',
+                cli_import[0],
+                port,
+            )
+            return
         count = resolve_workers(workers)
         if count == 1:
             run(app, host, port, ssl)

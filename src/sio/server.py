@@ -79,6 +79,8 @@ class Server:
         max_handshake_rate: float | None = None,
         http_compression: bool | dict[str, Any] | HttpCompression = True,
         per_message_deflate: bool | dict[str, Any] | DeflateOptions = False,
+        proxy_headers: bool = False,
+        forwarded_allow_ips: str | Iterable[str] = "127.0.0.1",
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         # Set first: every adapter reads it when it is made.
@@ -103,6 +105,8 @@ class Server:
             max_handshake_rate=max_handshake_rate,
             http_compression=http_compression,
             per_message_deflate=per_message_deflate,
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=forwarded_allow_ips,
             loop=loop,  # tests drive the timers on a fake loop's clock
         )
         self.connect_timeout = connect_timeout

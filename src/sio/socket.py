@@ -446,6 +446,15 @@ class Socket(EventEmitter):
 
     def _on_connect(self) -> None:
         self._enter(SocketState.CONNECTED)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "socket %s connected to %s from %s over %s%s",
+                self.id,
+                self.nsp.name,
+                self.handshake.address,
+                self.conn.transport,
+                " (recovered)" if self.recovered else "",
+            )
         self.join(self.id)
         if self.pid is None:
             self._packet(SIO_CONNECT, {"sid": self.id})
@@ -519,6 +528,8 @@ class Socket(EventEmitter):
         if self.state is not SocketState.CONNECTED:
             return
         self._enter(SocketState.DISCONNECTING)  # first: a disconnect from a handler below is a no-op
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("socket %s left %s: %s", self.id, self.nsp.name, reason)
         self._emit_reason("disconnecting", reason, description)
         if self.pid is not None and reason in RECOVERABLE_REASONS:
             self.adapter.persist_session(Session(self.id, self.pid, list(self.rooms), self.data))

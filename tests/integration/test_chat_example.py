@@ -104,7 +104,8 @@ async def test_python_dash_m_sio_run_serves_the_chat(node_peers) -> None:
     try:
         assert process.stdout is not None
         lines: list[str] = []
-        while not any(f"listening on http://127.0.0.1:{port}/socket.io/" in line for line in lines):
+        started = f"listening on http://127.0.0.1:{port}/ (Socket.IO at /socket.io/"
+        while not any(started in line for line in lines):
             line = (await bounded(process.stdout.readline())).decode()
             assert line, f"the server exited: {lines}"
             lines.append(line)

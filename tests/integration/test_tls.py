@@ -174,7 +174,7 @@ async def test_python_m_sio_run_serves_https_with_uvicorns_flags(
             assert line, "the server exited"
             if "listening on" in line:
                 break
-        assert f"listening on https://127.0.0.1:{port}/socket.io/" in line
+        assert f"listening on https://127.0.0.1:{port}/ (Socket.IO at /socket.io/" in line
         reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_context)
         writer.write(
             b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

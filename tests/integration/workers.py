@@ -18,7 +18,8 @@ from tests.peers import EVENT_TIMEOUT, NodePeer
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.integration.workers_app:io"
 _LISTENING = re.compile(
-    r"listening on http://127\.0\.0\.1:(\d+)/socket\.io/ with (\d+) workers \(pids ([\d ]+)\)"
+    r"listening on http://127\.0\.0\.1:(\d+)/ \(Socket\.IO at /socket\.io/\) "
+    r"with (\d+) workers \(pids ([\d ]+)\)"
 )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -26,10 +27,13 @@ import orjson
 from sio._events import EventEmitter
 from sio.engine.compression import DeflateOptions, HttpCompression
 from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel
+from sio.engine.proxy import TrustedProxies
 from sio.engine.socket import OPEN, EngineSocket, PollingTransport, Transport, WebSocketTransport
 from sio.errors import InvalidOption, SioError
 from sio.reasons import DisconnectReason
 from sio.timers import LoopTimerWheel
+
+log = logging.getLogger("sio.engine")
 
 TRANSPORTS = ("polling", "websocket")
 
@@ -146,6 +150,8 @@ class EngineServer(EventEmitter):
         max_handshake_rate: float | None = None,
         http_compression: bool | dict[str, Any] | HttpCompression = True,
         per_message_deflate: bool | dict[str, Any] | DeflateOptions = False,
+        proxy_headers: bool = False,
+        forwarded_allow_ips: str | Iterable[str] = "127.0.0.1",
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__()
@@ -191,6 +197,10 @@ class EngineServer(EventEmitter):
         # Node's defaults: polling responses compressed (threshold 1024), permessage-deflate off.
         self.http_compression = HttpCompression.from_option(http_compression)
         self.per_message_deflate = DeflateOptions.from_option(per_message_deflate)
+        # Behind a reverse proxy (uvicorn's --proxy-headers): the client's address and scheme from
+        # X-Forwarded-For / X-Forwarded-Proto when the peer is a trusted proxy. Off by default, as
+        # Node (its handshake.address is the peer's).
+        self.trusted_proxies = TrustedProxies(forwarded_allow_ips) if proxy_headers else None
         self._handshake_tokens = max(1.0, max_handshake_rate or 0.0)
         self._handshake_tokens_at = 0.0
         self.clients: dict[str, EngineSocket] = {}
@@ -325,7 +335,7 @@ class EngineServer(EventEmitter):
                 raise EngineRefusal(FORBIDDEN, "Origin not allowed")
             self._verify(exchange, websocket=True)
         except EngineRefusal as refusal:
-            self.emit("connection_error", exchange, refusal)
+            self._refused(exchange, refusal)
             return refusal
         return None
 
@@ -350,7 +360,7 @@ class EngineServer(EventEmitter):
                 callback(None)
             else:
                 denial = EngineRefusal(FORBIDDEN, message)
-                self.emit("connection_error", exchange, denial)
+                self._refused(exchange, denial)
                 callback(denial)
 
         self._ask_allow_request(exchange, decide)
@@ -364,7 +374,7 @@ class EngineServer(EventEmitter):
         if not sid:
             refused = self._admission_refusal()
             if refused is not None:
-                self.emit("connection_error", exchange, EngineRefusal(FORBIDDEN, refused, status=503))
+                self._refused(exchange, EngineRefusal(FORBIDDEN, refused, status=503))
                 channel.close(1013, refused)  # "Try Again Later"
                 return None
             if exchange.authorized:
@@ -416,7 +426,7 @@ class EngineServer(EventEmitter):
             raise EngineRefusal(UNSUPPORTED_PROTOCOL_VERSION)
 
     def _refuse(self, exchange: HttpExchange, refusal: EngineRefusal, extra: Headers) -> None:
-        self.emit("connection_error", exchange, refusal)
+        self._refused(exchange, refusal)
         exchange.respond(refusal.status, [("Content-Type", "application/json"), *extra], refusal.body())
 
     def _ask_allow_request(self, exchange: HttpExchange, decide: Callable[..., None]) -> None:
@@ -444,6 +454,12 @@ class EngineServer(EventEmitter):
         task.add_done_callback(self._tasks.discard)
 
     def _handshake(self, exchange: HttpExchange, transport: WebSocketTransport | None) -> None:
+        proxies = self.trusted_proxies
+        if proxies is not None:  # before allow_request, which may read the address
+            peer = exchange.remote_address
+            headers = exchange.headers
+            exchange.remote_address = proxies.client(peer, headers.get("x-forwarded-for"))
+            exchange.secure = proxies.secure(peer, headers.get("x-forwarded-proto"), exchange.secure)
         if self.allow_request is None:
             self._open_session(exchange, transport)
             return
@@ -466,7 +482,7 @@ class EngineServer(EventEmitter):
         if transport is None:
             self._refuse(exchange, refusal, [])
         else:  # already accepted as a WebSocket: all that is left is to close it
-            self.emit("connection_error", exchange, refusal)
+            self._refused(exchange, refusal)
             transport.close_unbound(1008, refusal.message)
 
     def _open_session(self, exchange: HttpExchange, transport: WebSocketTransport | None) -> None:
@@ -516,6 +532,19 @@ class EngineServer(EventEmitter):
             return HANDSHAKE_RATE_EXCEEDED
         self._handshake_tokens -= 1.0
         return None
+
+    def _refused(self, exchange: HttpExchange, refusal: EngineRefusal) -> None:
+        """A request or handshake is refused: logged at debug (never a payload), ``connection_error``."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "refused %s %s from %s: %s (code %d)",
+                exchange.method,
+                exchange.path,
+                exchange.remote_address,
+                refusal.message,
+                refusal.code,
+            )
+        self.emit("connection_error", exchange, refusal)
 
     def _forget(self, socket: EngineSocket) -> None:
         if self.clients.get(socket.id) is socket:

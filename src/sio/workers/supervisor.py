@@ -239,7 +239,7 @@ class Supervisor:
             self.announced = True
             path = getattr(self.app, "path", "/")
             log.info(
-                "listening on http://%s:%d%s with %d workers (pids %s)",
+                "listening on http://%s:%d/ (Socket.IO at %s) with %d workers (pids %s)",
                 self.host,
                 self.port,
                 path,

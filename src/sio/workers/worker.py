@@ -64,7 +64,7 @@ def run_worker(
     join_cluster(app, directory)
     router = ConnectionRouter(directory, index, count)
 
-    def ready() -> None:
+    def ready(_listening: object) -> None:
         report(status, f"ready {index}")
         log.debug("listening (pid %d)", os.getpid())
 
