@@ -19,6 +19,7 @@ from sio.broadcast import BroadcastOperator, RemoteSocket
 from sio.client import Client
 from sio.engine import EngineServer, EngineSocket
 from sio.engine.compression import DeflateOptions, HttpCompression
+from sio.engine.cors import CorsPolicy, Origin
 from sio.engine.server import AllowRequest, front_ends
 from sio.namespace import Namespace, ParentNamespace
 from sio.parser import JsonParser, Parser
@@ -60,7 +61,7 @@ class Server:
         ping_interval: float = 25.0,
         ping_timeout: float = 20.0,
         max_http_buffer_size: int = 1_000_000,
-        cors_allowed_origins: str | Iterable[str] | None = None,
+        cors_allowed_origins: Origin | None = None,
         transports: Iterable[str] = ("polling", "websocket"),
         static_files: dict[str, str | Path] | None = None,
         cleanup_empty_child_namespaces: bool = False,
@@ -72,7 +73,8 @@ class Server:
         max_buffered_bytes: int = 4_000_000,
         allow_upgrades: bool = True,
         allow_request: AllowRequest | None = None,
-        cors_credentials: bool = True,
+        cors_credentials: bool = False,
+        cors: CorsPolicy | dict[str, Any] | None = None,
         cookie: bool | str | dict[str, Any] = False,
         backlog: int = 2048,
         max_connections: int | None = None,
@@ -99,6 +101,7 @@ class Server:
             allow_request=allow_request,
             cors_allowed_origins=cors_allowed_origins,
             cors_credentials=cors_credentials,
+            cors=cors,
             cookie=cookie,
             backlog=backlog,
             max_connections=max_connections,

@@ -1,8 +1,9 @@
 """CORS and the sid cookie, on polling and on WebSocket upgrades.
 
-CORS is off unless configured (no headers at all); when configured, disallowed origins are
-refused on HTTP (403, code 4) and on WebSocket (400 before the switch), as docs/architecture.md
-("Rules") says. Every test runs under the built-in front end and under uvicorn.
+CORS is off unless configured (no headers at all); when configured, the headers are those of
+Node's ``cors`` package (tests/unit/test_cors.py compares them with it), and origins an allow-list
+does not allow are refused on HTTP (403, code 4) and on WebSocket (400 before the switch), as
+docs/architecture.md ("Rules") says. Every test runs under the built-in front end and under uvicorn.
 """
 
 from __future__ import annotations
@@ -54,21 +55,42 @@ async def test_cors_is_off_by_default(eio_server) -> None:
     ws.close()
 
 
-@pytest.mark.parametrize("allowed", ["*", [ALLOWED, OTHER], ALLOWED], ids=["star", "list", "single"])
-async def test_allowed_origins_get_the_cors_headers(eio_server, allowed: Any) -> None:
-    """An allowed origin is echoed back with credentials on every answer: handshake, poll,
-    POST, and error answers too (so that the browser can read them)."""
-    running = await eio_server(cors_allowed_origins=allowed)
+REFLECTED = {"access-control-allow-origin": ALLOWED}
+WITH_CREDENTIALS = {**REFLECTED, "access-control-allow-credentials": "true"}
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        # Node's "*": the literal star, never the request's origin (so no credentialed requests).
+        ({"cors_allowed_origins": "*"}, {"access-control-allow-origin": "*"}),
+        (
+            {"cors_allowed_origins": "*", "cors_credentials": True},
+            {"access-control-allow-origin": "*", "access-control-allow-credentials": "true"},
+        ),
+        ({"cors_allowed_origins": [ALLOWED, OTHER]}, REFLECTED),
+        ({"cors_allowed_origins": ALLOWED, "cors_credentials": True}, WITH_CREDENTIALS),
+        ({"cors_allowed_origins": True}, REFLECTED),
+        (
+            {"cors": {"origin": [ALLOWED], "credentials": True, "exposedHeaders": ["x-id"]}},
+            {**WITH_CREDENTIALS, "access-control-expose-headers": "x-id"},
+        ),
+    ],
+    ids=["star", "star-credentials", "list", "single-credentials", "reflect", "node-options"],
+)
+async def test_allowed_origins_get_the_cors_headers(
+    eio_server, options: dict[str, Any], expected: dict[str, str]
+) -> None:
+    """An allowed origin gets Node's CORS headers on every answer: handshake, poll, POST, and
+    error answers too (so that the browser can read them)."""
+    running = await eio_server(**options)
     eio: EngineServer = running.app
     Sessions(eio)
     origin = {"Origin": ALLOWED}
-    expected = {
-        "access-control-allow-origin": ALLOWED,
-        "access-control-allow-credentials": "true",
-    }
     client = await PollingClient.open(running.port, headers=origin)
     assert cors_headers(client.response.headers) == expected
-    assert "Origin" in client.response.headers["vary"]
+    if expected["access-control-allow-origin"] != "*":
+        assert client.response.headers["vary"] == "Origin"
     post = await client.post("4echo", headers=origin)
     assert cors_headers(post.headers) == expected
     poll = await client.get(headers=origin)
@@ -77,9 +99,10 @@ async def test_allowed_origins_get_the_cors_headers(eio_server, allowed: Any) ->
     error = await request(running.port, "GET", query(sid="unknown"), origin)
     assert error.status == 400
     assert cors_headers(error.headers) == expected
-    # No Origin header (same-origin or not a browser): served, no CORS headers.
+    # No Origin header (same-origin or not a browser): served; as Node, no origin is reflected
+    # (the fixed headers, "*" and credentials, are sent whatever the request).
     plain = await PollingClient.open(running.port)
-    assert cors_headers(plain.response.headers) == {}
+    assert cors_headers(plain.response.headers).get("access-control-allow-origin") in (None, "*")
     ws = await RawWebSocket.connect(running.port, query(transport="websocket"), origin)
     assert (await ws.recv()).startswith("0")
     ws.close()
@@ -101,7 +124,7 @@ async def test_preflight_is_answered_204(eio_server, credentials: bool) -> None:
     assert response.body == b""
     got = cors_headers(response.headers)
     assert got["access-control-allow-origin"] == ALLOWED
-    assert {m.strip() for m in got["access-control-allow-methods"].split(",")} >= {"GET", "POST"}
+    assert got["access-control-allow-methods"] == "GET,HEAD,PUT,PATCH,POST,DELETE"  # Node's default
     assert got["access-control-allow-headers"] == "content-type, x-token"
     assert got.get("access-control-allow-credentials") == ("true" if credentials else None)
     assert eio.clients_count == 0

@@ -26,6 +26,7 @@ import orjson
 
 from sio._events import EventEmitter
 from sio.engine.compression import DeflateOptions, HttpCompression
+from sio.engine.cors import CorsPolicy, Origin
 from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel
 from sio.engine.proxy import TrustedProxies
 from sio.engine.socket import OPEN, EngineSocket, PollingTransport, Transport, WebSocketTransport
@@ -141,8 +142,9 @@ class EngineServer(EventEmitter):
         transports: Iterable[str] = TRANSPORTS,
         allow_upgrades: bool = True,
         allow_request: AllowRequest | None = None,
-        cors_allowed_origins: str | Iterable[str] | None = None,
-        cors_credentials: bool = True,
+        cors_allowed_origins: Origin | None = None,
+        cors_credentials: bool = False,
+        cors: CorsPolicy | dict[str, Any] | None = None,
         cookie: bool | str | dict[str, Any] = False,
         path: str = "/engine.io/",
         backlog: int = 2048,
@@ -176,13 +178,11 @@ class EngineServer(EventEmitter):
             )
         self.allow_upgrades = allow_upgrades
         self.allow_request = allow_request
-        if cors_allowed_origins is None or cors_allowed_origins == "*":
-            self.cors_allowed_origins: str | frozenset[str] | None = cors_allowed_origins
-        elif isinstance(cors_allowed_origins, str):
-            self.cors_allowed_origins = frozenset([cors_allowed_origins])
-        else:
-            self.cors_allowed_origins = frozenset(cors_allowed_origins)
-        self.cors_credentials = cors_credentials
+        # Node's cors package semantics (sio.engine.cors): ``cors`` takes Node's options; the
+        # shorthand cors_allowed_origins / cors_credentials builds the same policy. None: CORS off.
+        self.cors = CorsPolicy.from_option(cors) or CorsPolicy.from_allowed_origins(
+            cors_allowed_origins, cors_credentials
+        )
         self.cookie = cookie
         self.path = "/" + path.strip("/") + "/"
         # Admission: the listen backlog of the built-in front end (uvicorn's default), and an
@@ -290,19 +290,23 @@ class EngineServer(EventEmitter):
 
     def handle_request(self, exchange: HttpExchange) -> None:
         """Serve one polling request (or CORS preflight) for this server's path."""
-        cors = self._cors_headers(exchange)
-        if cors is None:
-            self._refuse(exchange, EngineRefusal(FORBIDDEN, "Origin not allowed"), [])
-            return
-        if exchange.method == "OPTIONS" and self.cors_allowed_origins is not None:
-            # A CORS preflight (with CORS off, OPTIONS is just another refused method).
-            headers = [*cors, ("Access-Control-Allow-Methods", "GET, POST, OPTIONS")]
-            requested = exchange.headers.get("access-control-request-headers")
-            if requested:
-                headers.append(("Access-Control-Allow-Headers", requested))
-            exchange.respond(204, headers, b"")
-            return
-        exchange.extra_headers.extend(cors)
+        policy = self.cors
+        if policy is not None:  # (with CORS off, OPTIONS is just another refused method)
+            origin = exchange.headers.get("origin")
+            if exchange.method == "OPTIONS":
+                requested = exchange.headers.get("access-control-request-headers")
+                preflight = policy.preflight_headers(origin, requested)
+                if preflight is None:
+                    self._refuse(exchange, EngineRefusal(FORBIDDEN, "Origin not allowed"), [])
+                    return
+                if preflight:  # as Node's cors: answered here, an empty body with Content-Length 0
+                    exchange.respond(policy.options_success_status, preflight, b"")
+                    return
+            cors = policy.response_headers(origin)
+            if cors is None:
+                self._refuse(exchange, EngineRefusal(FORBIDDEN, "Origin not allowed"), [])
+                return
+            exchange.extra_headers.extend(cors)
         try:
             self._verify(exchange, websocket=False)
         except EngineRefusal as refusal:
@@ -331,7 +335,7 @@ class EngineServer(EventEmitter):
     def check_websocket(self, exchange: HttpExchange) -> EngineRefusal | None:
         """The synchronous checks of a WebSocket request (all but ``allow_request``)."""
         try:
-            if self._cors_headers(exchange) is None:
+            if self.cors is not None and self.cors.refuses(exchange.headers.get("origin")):
                 raise EngineRefusal(FORBIDDEN, "Origin not allowed")
             self._verify(exchange, websocket=True)
         except EngineRefusal as refusal:
@@ -550,22 +554,7 @@ class EngineServer(EventEmitter):
         if self.clients.get(socket.id) is socket:
             del self.clients[socket.id]
 
-    # -- CORS and cookies --------------------------------------------------------
-
-    def _cors_headers(self, exchange: HttpExchange) -> Headers | None:
-        """CORS headers for the response, [] when CORS is off, None when the origin is refused."""
-        allowed = self.cors_allowed_origins
-        if allowed is None:
-            return []
-        origin = exchange.headers.get("origin")
-        if origin is None:
-            return []  # not a cross-origin browser request
-        if allowed != "*" and origin not in allowed:
-            return None
-        headers = [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
-        if self.cors_credentials:
-            headers.append(("Access-Control-Allow-Credentials", "true"))
-        return headers
+    # -- cookies -------------------------------------------------------------------
 
     def _cookie_header(self, sid: str) -> tuple[str, str] | None:
         """``Set-Cookie`` for the handshake, serialised like Node's ``cookie`` package.
