@@ -114,9 +114,11 @@ async def _run(processes: list[Process], *args: str, env: dict[str, str] | None 
     return process
 
 
-async def _client(port: int, headers: dict[str, str] | None = None) -> socketio.AsyncClient:
+async def _client(
+    port: int, headers: dict[str, str] | None = None, transport: str = "polling"
+) -> socketio.AsyncClient:
     client = socketio.AsyncClient(reconnection=False)
-    await client.connect(f"http://127.0.0.1:{port}", transports=["polling"], headers=headers or {})
+    await client.connect(f"http://127.0.0.1:{port}", transports=[transport], headers=headers or {})
     return client
 
 
@@ -164,11 +166,17 @@ async def test_a_top_level_listen_in_the_app_is_skipped_with_a_warning(processes
 async def test_debug_logs_connections_disconnections_and_refusals(processes) -> None:
     server = await _run(processes, "--log-level", "debug")
     port = await server.port()
-    client = await _client(port)
+    # Over WebSocket: python-socketio's disconnect over polling can be lost to its own race (its
+    # DISCONNECT POST cut by the engine close), leaving the server to time the session out.
+    client = await _client(port, transport="websocket")
     sid = client.get_sid()
-    await server.line(rf"DEBUG socket {re.escape(sid or '?')} connected to / from 127\.0\.0\.1 over polling")
+    await server.line(
+        rf"DEBUG socket {re.escape(sid or '?')} connected to / from 127\.0\.0\.1 over websocket"
+    )
     await client.disconnect()
-    await server.line(rf"DEBUG socket {re.escape(sid or '?')} left /: client namespace disconnect")
+    await server.line(
+        rf"DEBUG socket {re.escape(sid or '?')} left /: (client namespace disconnect|transport close)"
+    )
     refused = await request(port, "GET", "/socket.io/?EIO=4&transport=carrier-pigeon")
     assert refused.status == 400
     await server.line(r"DEBUG refused GET /socket\.io/ from 127\.0\.0\.1: Transport unknown \(code 0\)")

@@ -69,6 +69,7 @@ class HttpExchange(ABC):
         "authorized",
         "body",
         "extra_headers",
+        "forwarded",
         "headers",
         "method",
         "on_abort",
@@ -102,6 +103,7 @@ class HttpExchange(ABC):
         self.extra_headers: Headers = []  # added to whatever response is sent (CORS, cookie)
         self.on_abort: Callable[[], object] | None = None  # set by the engine while it holds a request
         self.authorized = False  # set by the engine once a WebSocket handshake passed every check
+        self.forwarded = False  # set once proxy headers were applied (proxy_headers=True)
 
     def respond(self, status: int, headers: Headers, body: bytes = b"") -> None:
         """Send the response; later calls are ignored (the first answer wins)."""
@@ -134,7 +136,7 @@ class SharedPacket:
     whose compressor keeps no context between messages.
     """
 
-    __slots__ = ("_frame", "compress", "data", "deflated", "deflated_by")
+    __slots__ = ("_eio3", "_frame", "compress", "data", "deflated", "deflated_by")
 
     def __init__(self, data: str | bytes, compress: bool = True) -> None:
         self.data = data
@@ -142,6 +144,15 @@ class SharedPacket:
         self._frame: bytes | None = None
         self.deflated: bytes | None = None  # the compressed frame, made by ``deflated_by``
         self.deflated_by: object = None  # the shared compressor that made it
+        self._eio3: SharedPacket | None = None  # the Engine.IO v3 WebSocket form of binary data
+
+    def eio3_binary(self) -> SharedPacket:
+        """This binary packet as an Engine.IO v3 WebSocket message (``b"\\x04" + data``), made on
+        first use and shared, so every v3 recipient of a broadcast gets the same frame too."""
+        variant = self._eio3
+        if variant is None:
+            variant = self._eio3 = SharedPacket(b"\x04" + self.data, self.compress)  # type: ignore[operator]
+        return variant
 
     @property
     def frame(self) -> bytes:

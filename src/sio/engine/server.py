@@ -334,6 +334,7 @@ class EngineServer(EventEmitter):
 
     def check_websocket(self, exchange: HttpExchange) -> EngineRefusal | None:
         """The synchronous checks of a WebSocket request (all but ``allow_request``)."""
+        self._behind_proxy(exchange)
         try:
             if self.cors is not None and self.cors.refuses(exchange.headers.get("origin")):
                 raise EngineRefusal(FORBIDDEN, "Origin not allowed")
@@ -457,13 +458,20 @@ class EngineServer(EventEmitter):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _handshake(self, exchange: HttpExchange, transport: WebSocketTransport | None) -> None:
+    def _behind_proxy(self, exchange: HttpExchange) -> None:
+        """With ``proxy_headers``: the client's address and scheme as a trusted proxy forwarded them
+        (before ``allow_request``, which may read them). Applying it twice changes nothing more:
+        the forwarded address is not a trusted proxy."""
         proxies = self.trusted_proxies
-        if proxies is not None:  # before allow_request, which may read the address
+        if proxies is not None and not exchange.forwarded:
+            exchange.forwarded = True
             peer = exchange.remote_address
             headers = exchange.headers
             exchange.remote_address = proxies.client(peer, headers.get("x-forwarded-for"))
             exchange.secure = proxies.secure(peer, headers.get("x-forwarded-proto"), exchange.secure)
+
+    def _handshake(self, exchange: HttpExchange, transport: WebSocketTransport | None) -> None:
+        self._behind_proxy(exchange)
         if self.allow_request is None:
             self._open_session(exchange, transport)
             return
