@@ -35,12 +35,22 @@ def on_connection(socket: sio.Socket) -> None:
     """A new visitor: a default nickname, the lobby, and the handlers of the chat's events."""
     socket.data["nickname"] = clean(socket.handshake.auth.get("nickname"), 32) or f"guest-{socket.id[:4]}"
     socket.data["room"] = DEFAULT_ROOM
+    socket.data["typing"] = False
     socket.join(DEFAULT_ROOM)
     socket.emit("welcome", {"nickname": socket.data["nickname"], "room": DEFAULT_ROOM})
     socket.to(DEFAULT_ROOM).emit("notice", f"{socket.data['nickname']} joined {DEFAULT_ROOM}")
 
+    def stop_typing() -> None:
+        """A typist who leaves the room (or the chat, or their name) stops typing there."""
+        if socket.data["typing"]:
+            socket.data["typing"] = False
+            socket.to(socket.data["room"]).emit(
+                "typing", {"nickname": socket.data["nickname"], "active": False}
+            )
+
     @socket.on("nickname")
     def nickname(new: Any, ack: Any = None) -> None:
+        stop_typing()
         old = socket.data["nickname"]
         socket.data["nickname"] = clean(new, 32) or old
         socket.to(socket.data["room"]).emit("notice", f"{old} is now {socket.data['nickname']}")
@@ -52,6 +62,7 @@ def on_connection(socket: sio.Socket) -> None:
         room = clean(room, 32) or DEFAULT_ROOM
         previous = socket.data["room"]
         if room != previous:
+            stop_typing()
             socket.leave(previous)
             socket.to(previous).emit("notice", f"{socket.data['nickname']} left {previous}")
             socket.join(room)
@@ -68,9 +79,14 @@ def on_connection(socket: sio.Socket) -> None:
 
     @socket.on("typing")
     def typing(active: Any) -> None:
+        socket.data["typing"] = bool(active)
         socket.to(socket.data["room"]).volatile.emit(
             "typing", {"nickname": socket.data["nickname"], "active": bool(active)}
         )
+
+    @socket.on("disconnecting")
+    def disconnecting(reason: str) -> None:
+        stop_typing()  # still in the room: the others hear it
 
     @socket.on("disconnect")
     def disconnect(reason: str) -> None:

@@ -67,8 +67,11 @@ async def test_chat_rooms_nicknames_typing_and_disconnect_notices(
     assert [args for args in bob.events("message") if args[0]["text"] == "anyone?"] == []
 
     await bob.call("join", "lobby")
-    bob.command("disconnect")
     assert await alice.event("notice") == ["robert joined lobby"]
+    bob.emit("typing", True)  # and leaves while typing: the others must not see it typing forever
+    assert await alice.event("typing") == [{"nickname": "robert", "active": True}]
+    bob.command("disconnect")
+    assert await alice.event("typing") == [{"nickname": "robert", "active": False}]
     assert await alice.event("notice") == ["robert left (client namespace disconnect)"]
     if frontend == "uvloop":  # static files are served by the built-in front end
         page = await request(running.port, "GET", "/")
