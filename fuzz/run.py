@@ -26,12 +26,26 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from sio._sio_core import OP_TEXT, encode_frame  # noqa: E402
+import zlib  # noqa: E402
+
+from sio._sio_core import OP_BINARY, OP_TEXT, encode_deflated_frame, encode_frame  # noqa: E402
+
+
+def _deflated(data: bytes) -> bytes:
+    compressor = zlib.compressobj(-1, zlib.DEFLATED, -15)
+    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
 
 SEEDS: dict[str, list[bytes]] = {
     "ws_frames": [
         b"\x00" + encode_frame(OP_TEXT, "4hello", mask=b"abcd"),
         b"\x03" + encode_frame(OP_TEXT, "é" * 40, mask=b"abcd") + encode_frame(0x9, b"p", mask=b"abcd"),
+    ],
+    "ws_frames_deflate": [
+        b"\x00\x01" + encode_deflated_frame(OP_TEXT, _deflated(b"4hello" * 50), mask=b"abcd"),
+        b"\x05\x00"
+        + encode_frame(OP_TEXT, "4plain", mask=b"abcd")
+        + encode_deflated_frame(OP_BINARY, _deflated(bytes(5000)), mask=b"abcd"),
     ],
     "eio_packets": [b"4hello\x1e2\x1ebAQID", b"0{}", b"3probe"],
     "sio_packets": [

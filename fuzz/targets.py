@@ -20,6 +20,8 @@ import atheris
 with atheris.instrument_imports():
     from sio import notepack
     from sio._sio_core import (
+        OP_BINARY_DEFLATED,
+        OP_TEXT_DEFLATED,
         EngineIOError,
         FrameParser,
         SioDecoder,
@@ -29,7 +31,9 @@ with atheris.instrument_imports():
         decode_eio_payload,
     )
     from sio.engine import EngineServer
+    from sio.engine.compression import DeflateOptions
     from sio.frontends.builtin import HttpConnection
+    from sio.frontends.permessage_deflate import Agreement, PerMessageDeflate
     from sio.parser import MsgpackParser
 
 
@@ -42,6 +46,26 @@ def ws_frames(data: bytes) -> None:
     try:
         parser.feed(rest[:split])
         parser.feed(rest[split:])
+    except WebSocketError:
+        pass
+
+
+def ws_frames_deflate(data: bytes) -> None:
+    """Client frames with permessage-deflate negotiated: RSV1 allowed, compressed messages inflated
+    (bounded, context kept or not); only the parser's and the codec's WebSocket errors may escape."""
+    fdp = atheris.FuzzedDataProvider(data)
+    split = fdp.ConsumeIntInRange(0, 64)
+    keep = fdp.ConsumeBool()
+    rest = fdp.ConsumeBytes(fdp.remaining_bytes())
+    parser = FrameParser(4096, deflate=True)
+    codec = PerMessageDeflate(
+        Agreement(False, not keep, None, None, "permessage-deflate"), DeflateOptions(), max_size=4096
+    )
+    try:
+        for chunk in (rest[:split], rest[split:]):
+            for opcode, payload in parser.feed(chunk):
+                if opcode in (OP_TEXT_DEFLATED, OP_BINARY_DEFLATED):
+                    codec.inflate_message(opcode, payload)
     except WebSocketError:
         pass
 
@@ -140,6 +164,7 @@ def http_requests(data: bytes) -> None:
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "ws_frames": ws_frames,
+    "ws_frames_deflate": ws_frames_deflate,
     "eio_packets": eio_packets,
     "sio_packets": sio_packets,
     "msgpack_packets": msgpack_packets,

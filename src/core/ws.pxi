@@ -7,12 +7,17 @@ OP_BINARY = 0x2
 OP_CLOSE = 0x8
 OP_PING = 0x9
 OP_PONG = 0xA
+# Events of a compressed message (permessage-deflate, RFC 7692: RSV1 on its first frame): the
+# opcode with the RSV1 bit of the frame header, the payload still deflated.
+OP_TEXT_DEFLATED = 0x41
+OP_BINARY_DEFLATED = 0x42
 
 cdef enum:
     _OP_CONT = 0x0
     _OP_TEXT = 0x1
     _OP_BINARY = 0x2
     _OP_CLOSE = 0x8
+    _RSV1 = 0x40
 
 cdef bytes _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -94,6 +99,12 @@ cdef class FrameParser:
     (code 1005 when the close frame carried no payload). Fragmented messages are
     reassembled; control frames may arrive between fragments.
 
+    ``deflate`` (settable; True once permessage-deflate is negotiated) allows RSV1 on the
+    first frame of a data message: such a message is returned as ``(OP_TEXT_DEFLATED,
+    bytes)`` or ``(OP_BINARY_DEFLATED, bytes)``, its payload unmasked but still deflated
+    (nothing is checked in it: the inflater's caller checks its UTF-8). ``max_message_size``
+    bounds the payload as received, compressed or not.
+
     On a protocol violation it raises a :class:`WebSocketError` subclass whose
     ``close_code`` says how to close, and stays failed: later calls raise the same
     error again.
@@ -101,13 +112,14 @@ cdef class FrameParser:
 
     cdef readonly Py_ssize_t max_message_size
     cdef readonly bint require_mask
+    cdef public bint deflate       # RSV1 allowed on a message's first frame (permessage-deflate)
     cdef bytearray _buf            # bytes of an incomplete frame
-    cdef int _frag_opcode          # opcode of the message being reassembled, or -1
+    cdef int _frag_opcode          # opcode of the message being reassembled (| _RSV1 if compressed), or -1
     cdef bytearray _frag           # payload gathered so far for that message
     cdef Utf8State _utf8
     cdef object _error
 
-    def __cinit__(self, max_message_size=1_000_000, bint require_mask=True):
+    def __cinit__(self, max_message_size=1_000_000, bint require_mask=True, bint deflate=False):
         if max_message_size is None:
             self.max_message_size = PY_SSIZE_T_MAX
         else:
@@ -115,6 +127,7 @@ cdef class FrameParser:
                 raise ValueError("max_message_size must be >= 0 or None")
             self.max_message_size = max_message_size
         self.require_mask = require_mask
+        self.deflate = deflate
         self._buf = bytearray()
         self._frag_opcode = -1
         self._frag = None
@@ -191,7 +204,7 @@ cdef class FrameParser:
             masked = (b1 & 0x80) != 0
             plen = b1 & 0x7F
             if b0 & 0x70:
-                self._fail(WebSocketProtocolError, "reserved bits set", out)
+                self._check_reserved(b0, opcode, out)
             if opcode > 0xA or (0x3 <= opcode <= 0x7):
                 self._fail(WebSocketProtocolError, f"unknown opcode {opcode:#x}", out)
             if opcode >= 0x8:
@@ -237,10 +250,23 @@ cdef class FrameParser:
             key = p + pos + hdr - 4 if masked else NULL
             payload = p + pos + hdr
             pos += hdr + <Py_ssize_t>plen
-            self._frame(opcode, fin, payload, <Py_ssize_t>plen, key, out)
+            # (b0 & _RSV1 is set only on a compressed message's first frame: checked above.)
+            self._frame(opcode | (b0 & _RSV1), fin, payload, <Py_ssize_t>plen, key, out)
+
+    cdef int _check_reserved(self, uint8_t b0, uint8_t opcode, list out) except -1:
+        """Refuse reserved bits, but RSV1 with permessage-deflate on a data message's first frame
+        (RFC 7692 section 6.1). (An unknown opcode with RSV1 fails after this.)"""
+        if b0 & 0x30 or not self.deflate:
+            self._fail(WebSocketProtocolError, "reserved bits set", out)
+        if opcode == _OP_CONT:
+            self._fail(WebSocketProtocolError, "RSV1 set on a continuation frame", out)
+        if opcode >= 0x8:
+            self._fail(WebSocketProtocolError, "RSV1 set on a control frame", out)
+        return 0
 
     cdef int _frame(self, uint8_t opcode, bint fin, const uint8_t* payload, Py_ssize_t plen,
                     const uint8_t* key, list out) except -1:
+        # ``opcode`` carries _RSV1 on the first frame of a compressed message.
         cdef bytes data
         cdef Py_ssize_t start
         cdef uint8_t* dst
@@ -248,7 +274,10 @@ cdef class FrameParser:
             out.append((_OP_TEXT, self._text(payload, plen, key, out)))
         elif opcode == _OP_BINARY and fin:
             out.append((_OP_BINARY, _unmasked_bytes(payload, plen, key)))
-        elif opcode == _OP_TEXT or opcode == _OP_BINARY or opcode == _OP_CONT:
+        elif opcode <= _OP_BINARY or opcode & _RSV1:  # a fragment, or a compressed message
+            if opcode & _RSV1 and fin:  # a whole compressed message: OP_TEXT_DEFLATED / OP_BINARY_DEFLATED
+                out.append((<int>opcode, _unmasked_bytes(payload, plen, key)))
+                return 0
             if opcode != _OP_CONT:
                 self._frag_opcode = opcode
                 self._frag = bytearray()
@@ -261,6 +290,7 @@ cdef class FrameParser:
                     _unmask_into(dst, payload, plen, key)
                 else:
                     memcpy(dst, payload, plen)
+                # (A compressed text message is checked once inflated.)
                 if self._frag_opcode == _OP_TEXT and not utf8_feed(&self._utf8, dst, plen):
                     self._fail(WebSocketInvalidUtf8, "invalid UTF-8 in a text message", out)
             if fin:
@@ -270,8 +300,8 @@ cdef class FrameParser:
                     # Already validated by utf8_feed: this decode cannot fail.
                     out.append((_OP_TEXT, PyUnicode_DecodeUTF8(
                         PyByteArray_AS_STRING(self._frag), PyByteArray_GET_SIZE(self._frag), NULL)))
-                else:
-                    out.append((_OP_BINARY, bytes(self._frag)))
+                else:  # binary, or compressed (OP_TEXT_DEFLATED / OP_BINARY_DEFLATED)
+                    out.append((self._frag_opcode, bytes(self._frag)))
                 self._frag_opcode = -1
                 self._frag = None
         elif opcode == _OP_CLOSE:
@@ -378,13 +408,10 @@ def encode_frame(int opcode, data, *, bint fin=True, mask=None):
     cdef Py_buffer view
     cdef Py_ssize_t n
     cdef const char* s
-    cdef const uint8_t* key = NULL
+    cdef const uint8_t* key
     if not (0 <= opcode <= 0xA) or (0x3 <= opcode <= 0x7):
         raise EncodeError(f"unknown opcode {opcode:#x}")
-    if mask is not None:
-        if not isinstance(mask, bytes) or len(<bytes>mask) != 4:
-            raise EncodeError("mask must be 4 bytes")
-        key = <const uint8_t*>PyBytes_AS_STRING(mask)
+    key = _mask_key(mask)
     if opcode >= 0x8 and not fin:
         raise EncodeError("control frames cannot be fragmented")
     if isinstance(data, str):
@@ -397,6 +424,34 @@ def encode_frame(int opcode, data, *, bint fin=True, mask=None):
         if opcode >= 0x8 and view.len > 125:
             raise EncodeError("control frame payload over 125 bytes")
         return _encode_frame(opcode, <const uint8_t*>view.buf, view.len, fin, key)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef const uint8_t* _mask_key(mask) except? NULL:
+    """The 4-byte masking key in ``mask`` (bytes, kept alive by the caller), NULL for None."""
+    if mask is None:
+        return NULL
+    if not isinstance(mask, bytes) or len(<bytes>mask) != 4:
+        raise EncodeError("mask must be 4 bytes")
+    return <const uint8_t*>PyBytes_AS_STRING(mask)
+
+
+def encode_deflated_frame(int opcode, data, *, mask=None):
+    """Encode a complete compressed frame (FIN and RSV1 set: permessage-deflate).
+
+    ``opcode`` is OP_TEXT or OP_BINARY; ``data`` (bytes-like) is the deflated payload, its
+    trailing ``00 00 ff ff`` already removed. Server frames are never masked; pass a 4-byte
+    ``mask`` only to build client frames (tests, load generators).
+    """
+    cdef Py_buffer view
+    cdef const uint8_t* key
+    if opcode != _OP_TEXT and opcode != _OP_BINARY:
+        raise EncodeError(f"a compressed frame is text or binary, not opcode {opcode:#x}")
+    key = _mask_key(mask)
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        return _encode_frame(opcode | _RSV1, <const uint8_t*>view.buf, view.len, True, key)
     finally:
         PyBuffer_Release(&view)
 

@@ -56,8 +56,11 @@ OP_BINARY: Final[int]
 OP_CLOSE: Final[int]
 OP_PING: Final[int]
 OP_PONG: Final[int]
+OP_TEXT_DEFLATED: Final[int]
+OP_BINARY_DEFLATED: Final[int]
 
-# (OP_TEXT, str), (OP_BINARY, bytes), (OP_PING or OP_PONG, bytes), (OP_CLOSE, (code, reason))
+# (OP_TEXT, str), (OP_BINARY, bytes), (OP_PING or OP_PONG, bytes), (OP_CLOSE, (code, reason)),
+# and with ``deflate``: (OP_TEXT_DEFLATED or OP_BINARY_DEFLATED, bytes) still deflated
 WsEvent = tuple[int, Any]
 
 class FrameParser:
@@ -69,7 +72,11 @@ class FrameParser:
     @property
     def require_mask(self) -> bool:
         """Whether unmasked frames are refused (always, on a server)."""
-    def __init__(self, max_message_size: int | None = 1_000_000, require_mask: bool = True) -> None: ...
+    deflate: bool
+    """RSV1 allowed on a data message's first frame (permessage-deflate negotiated)."""
+    def __init__(
+        self, max_message_size: int | None = 1_000_000, require_mask: bool = True, deflate: bool = False
+    ) -> None: ...
     @property
     def buffered(self) -> int:
         """Bytes held for an incomplete frame or fragmented message."""
@@ -86,6 +93,11 @@ def encode_text_frame(text: str) -> bytes:
 
 def encode_binary_frame(data: bytes | bytearray | memoryview) -> bytes:
     """Encode a complete server binary frame."""
+
+def encode_deflated_frame(
+    opcode: int, data: bytes | bytearray | memoryview, *, mask: bytes | None = None
+) -> bytes:
+    """Encode a complete compressed frame (FIN, RSV1) of deflated ``data`` (OP_TEXT or OP_BINARY)."""
 
 def encode_close_frame(code: int | None = 1000, reason: str = "", *, mask: bytes | None = None) -> bytes:
     """Encode a close frame; ``code=None`` sends an empty payload."""

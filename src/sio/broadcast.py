@@ -81,7 +81,8 @@ class BroadcastOperator:
         return BroadcastOperator(self.adapter, self.rooms, self.except_rooms, self.flags.replace(**change))
 
     def compress(self, compress: bool) -> BroadcastOperator:
-        """Accepted for parity with Node; sio sends without permessage-deflate."""
+        """Whether the broadcast may be compressed (permessage-deflate on the built-in front end, HTTP
+        compression of polling responses); True by default, as in Node."""
         return self._flag(compress=compress)
 
     @property

@@ -6,6 +6,7 @@
     ├── ProtocolError (ValueError)  the peer broke the protocol (raised by the decoders)
     │   ├── WebSocketError          a frame broke RFC 6455 (``close_code``: 1002, 1007, 1009)
     │   │   ├── WebSocketProtocolError, WebSocketInvalidUtf8, WebSocketMessageTooBig
+    │   │   └── WebSocketCompressionError  a compressed message is not deflate data (1007)
     │   ├── HandshakeError          not a valid WebSocket upgrade (``status``)
     │   ├── EngineIOError           an undecodable Engine.IO packet or payload
     │   └── SocketIOError           an undecodable or invalid Socket.IO packet
@@ -46,6 +47,12 @@ class InvalidOption(SioError, ValueError):
     """An option of ``Server`` or ``EngineServer`` is out of its range."""
 
 
+class WebSocketCompressionError(WebSocketError):
+    """A compressed message (permessage-deflate) is not valid deflate data (close code 1007, as ws)."""
+
+    close_code = 1007
+
+
 class ConnectError(SioError):
     """Raised by a middleware to refuse a connection: the client gets CONNECT_ERROR ``{message, data}``."""
 
@@ -78,6 +85,7 @@ __all__ = [
     "ProtocolError",
     "SioError",
     "SocketIOError",
+    "WebSocketCompressionError",
     "WebSocketError",
     "WebSocketInvalidUtf8",
     "WebSocketMessageTooBig",

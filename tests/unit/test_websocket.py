@@ -1183,3 +1183,213 @@ def test_masked_encoder_output_is_parsed_back(message: tuple[int, str | bytes], 
     assert parse(data) == [(opcode, value)]
     # The same payload as a server frame only differs by the mask bit and key.
     assert parse(core.encode_frame(opcode, value), require_mask=False) == [(opcode, value)]
+
+
+# --- permessage-deflate framing (RFC 7692 section 6): RSV1 once negotiated ------------------
+
+OP_TEXT_DEFLATED = core.OP_TEXT_DEFLATED
+OP_BINARY_DEFLATED = core.OP_BINARY_DEFLATED
+NOT_UTF8 = b"\xff\x00\xc0\xaf"  # a compressed payload is any bytes: never checked as UTF-8
+
+
+def deflate_parser(**kwargs: object) -> core.FrameParser:
+    return core.FrameParser(deflate=True, **kwargs)
+
+
+def test_deflated_event_constants_carry_the_rsv1_bit() -> None:
+    assert (OP_TEXT_DEFLATED, OP_BINARY_DEFLATED) == (0x40 | OP_TEXT, 0x40 | OP_BINARY)
+    assert (
+        len({OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT_DEFLATED, OP_BINARY_DEFLATED})
+        == 8
+    )
+
+
+def test_deflate_is_off_by_default_and_settable() -> None:
+    parser = core.FrameParser()
+    assert parser.deflate is False
+    with pytest.raises(core.WebSocketProtocolError, match="reserved bits"):
+        core.FrameParser().feed(client_frame(OP_TEXT, NOT_UTF8, rsv=0x40))
+    parser.deflate = True  # as the front end does once the extension is negotiated
+    assert parser.feed(client_frame(OP_TEXT, NOT_UTF8, rsv=0x40)) == [(OP_TEXT_DEFLATED, NOT_UTF8)]
+    assert core.FrameParser(deflate=True).deflate is True
+
+
+@pytest.mark.parametrize(("opcode", "event"), [(OP_TEXT, OP_TEXT_DEFLATED), (OP_BINARY, OP_BINARY_DEFLATED)])
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536])
+def test_compressed_message_in_one_frame_is_returned_raw(opcode: int, event: int, size: int) -> None:
+    payload = (NOT_UTF8 * (size // 4 + 1))[:size]
+    frame = client_frame(opcode, payload, rsv=0x40)
+    assert deflate_parser().feed(frame) == [(event, payload)]
+    # Cut at every byte of the header and a few of the payload: the same single event.
+    for cut in range(1, min(len(frame), 20)):
+        parser = deflate_parser()
+        assert parser.feed(frame[:cut]) + parser.feed(frame[cut:]) == [(event, payload)]
+
+
+@pytest.mark.parametrize(("opcode", "event"), [(OP_TEXT, OP_TEXT_DEFLATED), (OP_BINARY, OP_BINARY_DEFLATED)])
+def test_fragmented_compressed_message_is_reassembled_raw(opcode: int, event: int) -> None:
+    # RSV1 on the first frame only; the continuations' bytes are not UTF-8 and are not checked.
+    frames = (
+        client_frame(opcode, b"ab\xff", fin=False, rsv=0x40)
+        + client_frame(OP_PING, b"p")
+        + client_frame(OP_CONT, b"\xc0", fin=False)
+        + client_frame(OP_CONT, b"\xaf")
+    )
+    assert deflate_parser().feed(frames) == [(OP_PING, b"p"), (event, b"ab\xff\xc0\xaf")]
+    events = feed_chunks(deflate_parser(), [frames[i : i + 1] for i in range(len(frames))])
+    assert events == [(OP_PING, b"p"), (event, b"ab\xff\xc0\xaf")]
+
+
+def test_uncompressed_messages_are_unchanged_with_deflate_on() -> None:
+    stream = (
+        client_frame(OP_TEXT, "plain")
+        + client_frame(OP_TEXT, b"x", rsv=0x40)
+        + client_frame(OP_TEXT, "fr", fin=False)
+        + client_frame(OP_CONT, "ag")
+        + client_frame(OP_BINARY, b"\x00\x01")
+    )
+    assert deflate_parser().feed(stream) == [
+        (OP_TEXT, "plain"),
+        (OP_TEXT_DEFLATED, b"x"),
+        (OP_TEXT, "frag"),
+        (OP_BINARY, b"\x00\x01"),
+    ]
+    # An uncompressed text message is still UTF-8 checked.
+    with pytest.raises(core.WebSocketInvalidUtf8):
+        deflate_parser().feed(client_frame(OP_TEXT, b"\xff"))
+    with pytest.raises(core.WebSocketInvalidUtf8):
+        deflate_parser().feed(client_frame(OP_TEXT, "a", fin=False) + client_frame(OP_CONT, b"\xff"))
+
+
+OPEN_TEXT_DEFLATED = client_frame(OP_TEXT, b"\x01", fin=False, rsv=0x40)
+
+# (id, bytes before the bad frame, the bad frame, what the message says) with deflate=True
+DEFLATE_ERROR_CASES = [
+    (
+        "rsv1-continuation-of-compressed",
+        OPEN_TEXT_DEFLATED,
+        client_frame(OP_CONT, b"x", rsv=0x40),
+        "continuation",
+    ),
+    ("rsv1-continuation-of-plain", OPEN_TEXT, client_frame(OP_CONT, b"x", rsv=0x40), "continuation"),
+    ("rsv1-continuation-alone", b"", client_frame(OP_CONT, b"x", rsv=0x40), "continuation"),
+    *[
+        (f"rsv1-{name}", b"", client_frame(op, b"", rsv=0x40), "control frame")
+        for name, op in [("ping", OP_PING), ("pong", OP_PONG), ("close", OP_CLOSE)]
+    ],
+    (
+        "rsv1-ping-inside-compressed",
+        OPEN_TEXT_DEFLATED,
+        client_frame(OP_PING, b"", rsv=0x40),
+        "control frame",
+    ),
+    ("rsv2", b"", client_frame(OP_TEXT, b"x", rsv=0x20), "reserved bits"),
+    ("rsv3", b"", client_frame(OP_BINARY, b"x", rsv=0x10), "reserved bits"),
+    ("rsv1-rsv2", b"", client_frame(OP_TEXT, b"x", rsv=0x60), "reserved bits"),
+    ("rsv1-rsv3", b"", client_frame(OP_BINARY, b"x", rsv=0x50), "reserved bits"),
+    ("rsv1-opcode-3", b"", client_frame(0x3, b"x", rsv=0x40), "unknown opcode"),
+    (
+        "new-compressed-in-open-message",
+        OPEN_TEXT,
+        client_frame(OP_TEXT, b"x", rsv=0x40),
+        "fragmented message",
+    ),
+    (
+        "new-message-in-open-compressed",
+        OPEN_TEXT_DEFLATED,
+        client_frame(OP_BINARY, b"x"),
+        "fragmented message",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "preamble", "bad", "message"), DEFLATE_ERROR_CASES, ids=[c[0] for c in DEFLATE_ERROR_CASES]
+)
+def test_rsv_rules_with_deflate(name: str, preamble: bytes, bad: bytes, message: str) -> None:
+    parser = deflate_parser()
+    with pytest.raises(core.WebSocketProtocolError, match=message) as info:
+        parser.feed(GOOD_PREFIX + preamble + bad + client_frame(OP_TEXT, "after"))
+    assert info.value.close_code == 1002
+    assert info.value.events == GOOD_PREFIX_EVENTS
+    with pytest.raises(core.WebSocketProtocolError):  # and it stays failed
+        parser.feed(client_frame(OP_TEXT, "valid"))
+
+
+def test_limit_bounds_the_compressed_payload_as_received() -> None:
+    assert deflate_parser(max_message_size=10).feed(client_frame(OP_TEXT, b"x" * 10, rsv=0x40)) == [
+        (OP_TEXT_DEFLATED, b"x" * 10)
+    ]
+    with pytest.raises(core.WebSocketMessageTooBig):
+        deflate_parser(max_message_size=10).feed(client_frame(OP_TEXT, b"x" * 11, rsv=0x40))
+    with pytest.raises(core.WebSocketMessageTooBig):
+        deflate_parser(max_message_size=10).feed(
+            client_frame(OP_BINARY, b"x" * 6, fin=False, rsv=0x40) + client_frame(OP_CONT, b"x" * 5)
+        )
+
+
+@pytest.mark.parametrize(("opcode", "head"), [(OP_TEXT, 0xC1), (OP_BINARY, 0xC2)])
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_encode_deflated_frame(opcode: int, head: int, size: int) -> None:
+    payload = binary_pattern(size)
+    frame = core.encode_deflated_frame(opcode, payload)
+    assert frame[0] == head  # FIN | RSV1 | opcode
+    assert frame == bytes([head]) + client_frame(opcode, payload, mask=None)[1:]
+    assert core.encode_deflated_frame(opcode, bytearray(payload)) == frame
+    assert core.encode_deflated_frame(opcode, memoryview(payload)) == frame
+    parsed = core.FrameParser(require_mask=False, deflate=True, max_message_size=None).feed(frame)
+    assert parsed == [(opcode | 0x40, payload)]
+    masked = core.encode_deflated_frame(opcode, payload, mask=MASK)
+    assert masked == client_frame(opcode, payload, rsv=0x40, mask=MASK)
+    assert core.FrameParser(deflate=True, max_message_size=None).feed(masked) == parsed
+
+
+@pytest.mark.parametrize("opcode", [OP_CONT, OP_CLOSE, OP_PING, OP_PONG, 0x3, 0x41, -1])
+def test_encode_deflated_frame_refuses_other_opcodes(opcode: int) -> None:
+    with pytest.raises(core.EncodeError):
+        core.encode_deflated_frame(opcode, b"x")
+
+
+def test_encode_deflated_frame_mask_must_be_four_bytes() -> None:
+    for mask in (b"abc", b"abcde", "abcd"):
+        with pytest.raises(core.EncodeError):
+            core.encode_deflated_frame(OP_TEXT, b"x", mask=mask)  # type: ignore[arg-type]
+
+
+@SETTINGS
+@given(st.one_of(st.binary(max_size=400), frame_soup()), st.data(), st.sampled_from([None, 0, 16, 1000]))
+def test_arbitrary_input_with_deflate_only_raises_websocket_errors(
+    raw: bytes, data: st.DataObject, limit: int | None
+) -> None:
+    cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=8))
+    parser = deflate_parser(max_message_size=limit)
+    for chunk in split_at(raw, cuts):
+        try:
+            events = parser.feed(chunk)
+        except core.WebSocketError as exc:
+            assert type(exc) in (
+                core.WebSocketProtocolError,
+                core.WebSocketInvalidUtf8,
+                core.WebSocketMessageTooBig,
+            )
+            return
+        for opcode, value in events:
+            expected_type = {OP_TEXT: str, OP_CLOSE: tuple}.get(opcode, bytes)
+            assert opcode in (
+                OP_TEXT,
+                OP_BINARY,
+                OP_CLOSE,
+                OP_PING,
+                OP_PONG,
+                OP_TEXT_DEFLATED,
+                OP_BINARY_DEFLATED,
+            )
+            assert type(value) is expected_type
+
+
+@SETTINGS
+@given(st.one_of(st.binary(max_size=400), frame_soup()), st.data())
+def test_outcome_with_deflate_does_not_depend_on_chunking(raw: bytes, data: st.DataObject) -> None:
+    cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=8))
+    kwargs = {"max_message_size": 64, "deflate": True}
+    assert outcome(raw, cuts, **kwargs) == outcome(raw, [], **kwargs)

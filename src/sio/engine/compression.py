@@ -157,7 +157,8 @@ class DeflateOptions:
     ``server_no_context_takeover``: our compressor keeps nothing between messages (then one
     compressed frame is shared by every recipient of a broadcast); ``client_no_context_takeover``:
     asked of the client (our inflater then keeps nothing either). ``server_max_window_bits`` /
-    ``client_max_window_bits``: 8..15, None for the peer's offer / 15. ``memory_level`` 1..9 and
+    ``client_max_window_bits``: 8..15, None for the peer's offer / 15 (8 is agreed and compressed with
+    9 bits: zlib's raw deflate needs 9, and never refers back more than 250 bytes). ``memory_level`` 1..9 and
     ``level`` -1..9 are zlib's (Node's defaults: 8 and -1).
     """
 

@@ -26,10 +26,12 @@ import httptools
 
 from sio._sio_core import (
     OP_BINARY,
+    OP_BINARY_DEFLATED,
     OP_CLOSE,
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    OP_TEXT_DEFLATED,
     FrameParser,
     HandshakeError,
     Timer,
@@ -52,6 +54,7 @@ from sio.engine.exchange import (
     WebSocketHandler,
 )
 from sio.errors import InvalidOption
+from sio.frontends.permessage_deflate import Agreement, PerMessageDeflate, negotiate
 from sio.workers.routing import request_bytes
 
 if TYPE_CHECKING:
@@ -679,8 +682,12 @@ class HttpConnection(asyncio.Protocol):
         self._upgrade_here(exchange, rest)
 
     def _upgrade_here(self, exchange: _Exchange, rest: bytes) -> None:
+        options = self.engine.per_message_deflate
         try:
             accept = check_websocket_upgrade(exchange.method, exchange.headers)
+            # As ws: an extension header it cannot read refuses the upgrade (400).
+            offer = exchange.headers.get("sec-websocket-extensions")
+            deflate = None if options is None else negotiate(offer, options)
         except HandshakeError as exc:
             self._fail(exc.status, str(exc))
             return
@@ -689,11 +696,16 @@ class HttpConnection(asyncio.Protocol):
         self.transport.pause_reading()
         self._verifying = True
         self.engine.verify_websocket(
-            exchange, lambda refusal: self._finish_upgrade(exchange, accept, rest, refusal)
+            exchange, lambda refusal: self._finish_upgrade(exchange, accept, rest, refusal, deflate)
         )
 
     def _finish_upgrade(
-        self, exchange: _Exchange, accept: str, rest: bytes, refusal: EngineRefusal | None
+        self,
+        exchange: _Exchange,
+        accept: str,
+        rest: bytes,
+        refusal: EngineRefusal | None,
+        deflate: Agreement | None = None,
     ) -> None:
         self._verifying = False
         if self._closing or self.transport is None:
@@ -704,9 +716,15 @@ class HttpConnection(asyncio.Protocol):
             return
         response = (
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n\r\n"
+            b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n"
         )
-        websocket = WebSocketConnection(self.transport, self.engine, self._paused)
+        codec = None
+        options = self.engine.per_message_deflate
+        if deflate is not None and options is not None:
+            response += b"Sec-WebSocket-Extensions: " + deflate.header.encode("ascii") + b"\r\n"
+            codec = PerMessageDeflate(deflate, options, self.engine.max_http_buffer_size)
+        response += b"\r\n"
+        websocket = WebSocketConnection(self.transport, self.engine, self._paused, codec)
         # From now on the transport talks to the WebSocket: reads, back-pressure, connection loss.
         self.transport.set_protocol(websocket)
         # This protocol object is done: nothing may keep it (or what it holds) alive.
@@ -793,6 +811,7 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         "_batch",
         "_close_timer",
         "_closed",
+        "_deflate",
         "_engine",
         "_failure",
         "_out",
@@ -804,10 +823,18 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         "handler",
     )
 
-    def __init__(self, transport: asyncio.Transport, engine: EngineServer, paused: bool = False) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        engine: EngineServer,
+        paused: bool = False,
+        deflate: PerMessageDeflate | None = None,
+    ) -> None:
         self._transport = transport
         self._engine = engine
-        self._parser = FrameParser(engine.max_http_buffer_size)
+        # permessage-deflate, when negotiated: compressed frames both ways (RSV1 allowed in).
+        self._deflate = deflate
+        self._parser = FrameParser(engine.max_http_buffer_size, deflate=deflate is not None)
         self._closed = False
         self._paused = False  # the transport's write buffer is over its high-water mark
         self._out: list[bytes] | None = None  # frames waiting for this iteration's write
@@ -830,7 +857,9 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         """Send one message as a single frame (a shared packet's frame is built once for all)."""
         if self._closed:
             return
-        if type(data) is SharedPacket:
+        if self._deflate is not None:
+            self._write_frame(self._deflate.frame(data))
+        elif type(data) is SharedPacket:
             frame = data._frame  # built once for all recipients
             self._write_frame(frame if frame is not None else data.frame)
         elif isinstance(data, str):
@@ -860,6 +889,8 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
 
     def send_packets(self, packets: Sequence[EncodedPacket]) -> bool:
         """One frame per packet, unless closed or under back-pressure (the broadcast hot path)."""
+        if self._deflate is not None:
+            return self._send_packets_deflated(packets)
         if self._closed or self._paused:
             return False
         out = self._out
@@ -882,6 +913,29 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         self._out_bytes = size
         if size >= WRITE_BATCH_LIMIT:
             self.flush_writes()  # may pause writing: the next send then reports not writable
+        return True
+
+    def _send_packets_deflated(self, packets: Sequence[EncodedPacket]) -> bool:
+        """``send_packets`` with permessage-deflate: the codec decides each frame (compressed or not).
+
+        Compressed here, in the order written: a compressor with context takeover depends on it.
+        """
+        if self._closed or self._paused:
+            return False
+        out = self._out
+        if out is None:
+            out = self._out = []
+            if not self._reading:
+                self._batch.add(self)
+        frame_of = self._deflate.frame  # type: ignore[union-attr]
+        size = self._out_bytes
+        for data in packets:
+            frame = frame_of(data)
+            out.append(frame)
+            size += len(frame)
+        self._out_bytes = size
+        if size >= WRITE_BATCH_LIMIT:
+            self.flush_writes()
         return True
 
     def _write_frame(self, frame: bytes) -> None:
@@ -916,6 +970,7 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             return
         self.flush_writes()  # what was sent before the close goes first
         self._closed = True
+        self._release_deflate()
         transport = self._transport
         if not transport.is_closing():
             with contextlib.suppress(Exception):
@@ -998,6 +1053,13 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
                 limit = done  # this one is the last of the turn
             if opcode in (OP_TEXT, OP_BINARY):
                 handler.on_message(payload)
+            elif opcode in (OP_TEXT_DEFLATED, OP_BINARY_DEFLATED):  # (only with a codec)
+                try:
+                    message = self._deflate.inflate_message(opcode, payload)  # type: ignore[union-attr]
+                except WebSocketError as exc:  # over the limit inflated (1009); bad deflate or UTF-8 (1007)
+                    self._fail(exc.close_code, str(exc))
+                    return count
+                handler.on_message(message)
             elif opcode == OP_PING:
                 self._write_frame(encode_frame(OP_PONG, payload))
             elif opcode == OP_CLOSE:
@@ -1034,11 +1096,17 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         if self.handler is not None:
             self.handler.on_drain()
 
+    def _release_deflate(self) -> None:
+        """Free the compressor and inflater at once: nothing is compressed or inflated after a close."""
+        if self._deflate is not None:
+            self._deflate.close()
+
     def connection_lost(self, exc: Exception | None = None) -> None:
         """The TCP connection is gone."""
         if self._close_timer is not None:
             self._close_timer.cancel()
         self._closed = True
+        self._release_deflate()
         handler, self.handler = self.handler, None
         if handler is not None:
             handler.on_close(False)
