@@ -119,8 +119,10 @@ def encode_sio_packet(int type, str nsp="/", data=None, id=None, *, bint engine=
         if data is not None:
             raise EncodeError("DISCONNECT carries no data")
     elif type == _K_CONNECT_ERROR:
-        if not (PyUnicode_Check(data) or PyDict_Check(data)):
-            raise EncodeError("CONNECT_ERROR data must be a str or a dict")
+        # v5: {message, data}; to a socket.io-client 2.x (Socket.IO v4) the error's data as it
+        # is, any JSON value (Node's `err.data || err.message`).
+        if data is None:
+            raise EncodeError("CONNECT_ERROR carries data")
     else:
         if not (PyList_Check(data) or PyTuple_Check(data)):
             raise EncodeError("EVENT and ACK data must be a list")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from sio._sio_core import SIO_CONNECT, SIO_CONNECT_ERROR, ProtocolError, SioPacket, Timer
 from sio.engine import OPEN
@@ -168,3 +169,43 @@ class Client:
         self.sockets.clear()
         self.nsps.clear()
         self._decoder.reset()
+
+
+def split_namespace(nsp: str) -> tuple[str, dict[str, str]]:
+    """A v2 client's namespace as socket.io 4 reads it (``new URL(nsp, base)``): the name, and the
+    query's fields as the auth (the last of repeated names wins, as ``Object.fromEntries``).
+
+    ``"/admin?token=abc"`` is ``("/admin", {"token": "abc"})``; a fragment is dropped. The name is
+    taken as written, where Node's URL parser also percent-encodes spaces and non-ASCII characters
+    and resolves ``.`` segments: Node's answer then names another namespace than the one the v2
+    client asked for, which ignores it. Names that need none of that read the same.
+    """
+    without_fragment = nsp.partition("#")[0]
+    name, _, query = without_fragment.partition("?")
+    return name, dict(parse_qsl(query, keep_blank_values=True))
+
+
+class Eio3Client(Client):
+    """A socket.io-client 2.x connection (Engine.IO v3, Socket.IO protocol v4), as socket.io 4 serves
+    it with ``allowEIO3``.
+
+    The main namespace is connected at once, its middlewares run (a v2 client sends no CONNECT
+    for ``/``); a namespace's query string is its CONNECT's auth (``0/admin?token=abc,``).
+    """
+
+    __slots__ = ()
+
+    def __init__(self, server: Server, conn: EngineSocket) -> None:
+        super().__init__(server, conn)
+        self._connecting.add("/")
+        self._connect("/", {})
+
+    def _on_decoded(self, packet: SioPacket) -> None:
+        nsp = packet.nsp
+        if packet.type == SIO_CONNECT:  # Node: the auth is the query, whatever the packet carries
+            name, auth = split_namespace(nsp)
+            packet = SioPacket(SIO_CONNECT, name, auth)
+        elif "?" in nsp or "#" in nsp:
+            name, _ = split_namespace(nsp)
+            packet = SioPacket(packet.type, name, packet.data, packet.id, packet.attachments)
+        super()._on_decoded(packet)

@@ -25,6 +25,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("sio")
 
 
+def _js_truthy(value: Any) -> bool:
+    """JavaScript's truthiness: false for undefined/null, false, 0, NaN and "" (not for [] or {})."""
+    if value is None or value is False or value == "":
+        return False
+    if isinstance(value, (int, float)):
+        return value == value and value != 0  # NaN and zero are falsy
+    return True
+
+
 class Namespace(EventEmitter):
     """A communication channel: its sockets, middlewares, rooms (adapter) and events.
 
@@ -138,7 +147,7 @@ class Namespace(EventEmitter):
         return self._operator().local
 
     def compress(self, compress: bool) -> BroadcastOperator:
-        """Accepted for parity with Node."""
+        """Whether the next broadcast may be compressed (True by default, as in Node)."""
         return self._operator().compress(compress)
 
     async def fetch_sockets(self) -> list[Socket | RemoteSocket]:
@@ -237,9 +246,13 @@ class Namespace(EventEmitter):
             socket._abandon()  # a join from a late task must not leave adapter entries either
             if not isinstance(err, ConnectError):
                 self.server._log_middleware_error(socket, err)
-            # Node sends {message, data} for any error; data only when the error has one.
-            payload: dict[str, Any] = {"message": str(err) or type(err).__name__}
+            message = str(err) or type(err).__name__
             data = getattr(err, "data", None)
+            if client.conn.protocol == 3:  # a v2 client's "error" event gets `err.data || err.message`
+                socket._packet(SIO_CONNECT_ERROR, data if _js_truthy(data) else message)
+                return
+            # Node sends {message, data} for any error; data only when the error has one.
+            payload: dict[str, Any] = {"message": message}
             if data is not None:
                 payload["data"] = data
             socket._packet(SIO_CONNECT_ERROR, payload)

@@ -16,7 +16,7 @@ from sio.adapters.base import BaseAdapter
 from sio.adapters.memory import InMemoryAdapter
 from sio.asgi_types import ASGIApplication
 from sio.broadcast import BroadcastOperator, RemoteSocket
-from sio.client import Client
+from sio.client import Client, Eio3Client
 from sio.engine import EngineServer, EngineSocket
 from sio.engine.compression import DeflateOptions, HttpCompression
 from sio.engine.cors import CorsPolicy, Origin
@@ -49,6 +49,13 @@ class Server:
     turns on Node's connection state recovery: a client that lost its connection for less than
     ``max_disconnection_duration`` gets its socket id, rooms and data back, and the events it
     missed (``socket.recovered`` tells).
+
+    ``allow_eio3=True`` also serves socket.io-client 2.x (Engine.IO v3, Socket.IO protocol v4),
+    as Node's ``allowEIO3``: such a client is connected to the main namespace at once (its
+    middlewares run; it sends no CONNECT for it), its socket ids are the Engine.IO session id
+    (``/nsp#<sid>`` for other namespaces), its auth is the namespace's query string
+    (``io("/admin?token=abc")``), and a middleware's refusal reaches it as an ``error`` event
+    with the error's ``data``, else its message.
     """
 
     def __init__(
@@ -83,6 +90,7 @@ class Server:
         per_message_deflate: bool | dict[str, Any] | DeflateOptions = False,
         proxy_headers: bool = False,
         forwarded_allow_ips: str | Iterable[str] = "127.0.0.1",
+        allow_eio3: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         # Set first: every adapter reads it when it is made.
@@ -110,6 +118,7 @@ class Server:
             per_message_deflate=per_message_deflate,
             proxy_headers=proxy_headers,
             forwarded_allow_ips=forwarded_allow_ips,
+            allow_eio3=allow_eio3,
             loop=loop,  # tests drive the timers on a fake loop's clock
         )
         self.connect_timeout = connect_timeout
@@ -409,7 +418,10 @@ class Server:
     def _on_engine_connection(self, conn: EngineSocket) -> None:
         if self._adapters_waiting is not None:  # an engine served by hand (tests, embedding)
             self._start()
-        Client(self, conn)
+        if conn.protocol == 3:  # socket.io-client 2.x (allow_eio3)
+            Eio3Client(self, conn)
+        else:
+            Client(self, conn)
 
     def _log_middleware_error(self, socket: Socket, err: BaseException) -> None:
         log.error("middleware of %s failed for socket %s", socket.nsp.name, socket.id, exc_info=err)

@@ -142,6 +142,11 @@ class Socket(EventEmitter):
             self.id = session.sid
             self.pid: str | None = session.pid
             self.data = session.data
+        elif client.conn.protocol == 3:
+            # As Node for a v2 client, which computes its socket's id itself from the session id.
+            self.id = client.id if nsp.name == "/" else f"{nsp.name}#{client.id}"
+            self.pid = secrets.token_urlsafe(15) if self.server.recovery is not None else None
+            self.data = {}
         else:
             self.id = secrets.token_urlsafe(15)
             # The private id the client sends back to be recovered (None without recovery).
@@ -456,7 +461,9 @@ class Socket(EventEmitter):
                 " (recovered)" if self.recovered else "",
             )
         self.join(self.id)
-        if self.pid is None:
+        if self.client.conn.protocol == 3:  # Socket.IO protocol v4: a CONNECT without payload
+            self._packet(SIO_CONNECT, None)
+        elif self.pid is None:
             self._packet(SIO_CONNECT, {"sid": self.id})
         else:
             self._packet(SIO_CONNECT, {"sid": self.id, "pid": self.pid})

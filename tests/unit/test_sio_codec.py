@@ -555,7 +555,6 @@ def test_deeply_nested_payload_is_a_socketio_error() -> None:
         pytest.param((3, "/", None), {}, id="ACK without data"),
         pytest.param((3, "/", {}), {}, id="ACK dict"),
         pytest.param((4, "/"), {}, id="CONNECT_ERROR without data"),
-        pytest.param((4, "/", []), {}, id="CONNECT_ERROR list"),
         # binary only in EVENT / ACK
         pytest.param((0, "/", {"a": b"x"}), {}, id="binary in CONNECT"),
         pytest.param((4, "/", {"a": b"x"}), {}, id="binary in CONNECT_ERROR"),
@@ -586,6 +585,14 @@ def test_encode_too_deep_is_an_encode_error() -> None:
         deep = [deep]
     with pytest.raises(core.EncodeError):
         core.encode_sio_packet(core.SIO_EVENT, "/", ["a", deep])
+
+
+def test_connect_error_carries_any_json_value() -> None:
+    # v5 sends {message, data}; a socket.io-client 2.x gets the error's data as it is (Node's
+    # `err.data || err.message`), whatever JSON it is, as socket.io-parser's encoder writes it.
+    assert core.encode_sio_packet(core.SIO_CONNECT_ERROR, "/", [1, "x"]) == ['4[1,"x"]']
+    assert core.encode_sio_packet(core.SIO_CONNECT_ERROR, "/admin", 7) == ["4/admin,7"]
+    assert core.encode_sio_packet(core.SIO_CONNECT_ERROR, "/", "no") == ['4"no"']
 
 
 def test_binary_type_without_binary_data_is_sent_as_plain() -> None:

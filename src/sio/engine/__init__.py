@@ -1,4 +1,4 @@
-"""Engine.IO v4 server, usable on its own like Node's ``engine.io`` package."""
+"""Engine.IO v4 server (and v3, with ``allow_eio3``), usable on its own like Node's ``engine.io`` package."""
 
 from sio.engine.exchange import PreparedMessages, prepare_messages
 from sio.engine.server import EngineRefusal, EngineServer

@@ -29,7 +29,15 @@ from sio.engine.compression import DeflateOptions, HttpCompression
 from sio.engine.cors import CorsPolicy, Origin
 from sio.engine.exchange import Headers, HttpExchange, WebSocketChannel
 from sio.engine.proxy import TrustedProxies
-from sio.engine.socket import OPEN, EngineSocket, PollingTransport, Transport, WebSocketTransport
+from sio.engine.socket import (
+    OPEN,
+    Eio3PollingTransport,
+    Eio3WebSocketTransport,
+    EngineSocket,
+    PollingTransport,
+    Transport,
+    WebSocketTransport,
+)
 from sio.errors import InvalidOption, SioError
 from sio.reasons import DisconnectReason
 from sio.timers import LoopTimerWheel
@@ -128,6 +136,10 @@ class EngineServer(EventEmitter):
 
     Events: ``connection`` (an :class:`EngineSocket`), ``connection_error``
     (the request and the :class:`EngineRefusal`).
+
+    ``allow_eio3=True`` also serves Engine.IO v3 clients (socket.io-client 2.x), as Node's
+    ``allowEIO3``: a handshake whose ``EIO`` is not ``4`` opens a v3 session (``protocol == 3``)
+    instead of being refused with code 5. JSONP polling (v3's ``j`` query) is not supported.
     """
 
     def __init__(
@@ -154,6 +166,7 @@ class EngineServer(EventEmitter):
         per_message_deflate: bool | dict[str, Any] | DeflateOptions = False,
         proxy_headers: bool = False,
         forwarded_allow_ips: str | Iterable[str] = "127.0.0.1",
+        allow_eio3: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__()
@@ -201,6 +214,8 @@ class EngineServer(EventEmitter):
         # X-Forwarded-For / X-Forwarded-Proto when the peer is a trusted proxy. Off by default, as
         # Node (its handshake.address is the peer's).
         self.trusted_proxies = TrustedProxies(forwarded_allow_ips) if proxy_headers else None
+        # Engine.IO v3 clients (socket.io-client 2.x) too; off by default, as in Node.
+        self.allow_eio3 = allow_eio3
         self._handshake_tokens = max(1.0, max_handshake_rate or 0.0)
         self._handshake_tokens_at = 0.0
         self.clients: dict[str, EngineSocket] = {}
@@ -374,7 +389,6 @@ class EngineServer(EventEmitter):
         self, exchange: HttpExchange, channel: WebSocketChannel
     ) -> WebSocketTransport | None:
         """Attach an accepted WebSocket: a new session or an upgrade; return its handler."""
-        transport = WebSocketTransport(channel)
         sid = exchange.query.get("sid")
         if not sid:
             refused = self._admission_refusal()
@@ -382,6 +396,7 @@ class EngineServer(EventEmitter):
                 self._refused(exchange, EngineRefusal(FORBIDDEN, refused, status=503))
                 channel.close(1013, refused)  # "Try Again Later"
                 return None
+            transport = _websocket_transport(channel, exchange, _handshake_protocol(exchange))
             if exchange.authorized:
                 self._open_session(exchange, transport)
             else:  # not verified before the 101: ask allow_request now
@@ -398,6 +413,7 @@ class EngineServer(EventEmitter):
             # that way): close the newcomer, as Node does; only a polling session upgrades.
             channel.close(1008, "cannot upgrade this session")
             return None
+        transport = _websocket_transport(channel, exchange, socket.protocol)
         socket._start_upgrade(transport)
         return transport
 
@@ -427,8 +443,11 @@ class EngineServer(EventEmitter):
             raise EngineRefusal(BAD_HANDSHAKE_METHOD)
         if websocket != (transport == "websocket"):
             raise EngineRefusal(BAD_REQUEST)
-        if query.get("EIO") != "4":
-            raise EngineRefusal(UNSUPPORTED_PROTOCOL_VERSION)
+        if query.get("EIO") != "4":  # as Node: any other value (or none) is v3
+            if not self.allow_eio3:
+                raise EngineRefusal(UNSUPPORTED_PROTOCOL_VERSION)
+            if "j" in query:  # v3's JSONP polling (Node's polling-jsonp): out of scope
+                raise EngineRefusal(BAD_REQUEST, "JSONP polling is not supported")
 
     def _refuse(self, exchange: HttpExchange, refusal: EngineRefusal, extra: Headers) -> None:
         self._refused(exchange, refusal)
@@ -502,10 +521,18 @@ class EngineServer(EventEmitter):
         if self.sid_prefix:
             sid = self.sid_prefix + sid[len(self.sid_prefix) :]
         polling = transport is None
-        active: Transport = PollingTransport() if transport is None else transport
+        active: Transport
+        if transport is not None:
+            active = transport
+        elif _handshake_protocol(exchange) == 4:
+            active = PollingTransport()
+        else:  # Node's supportsBinary: no b64 in the handshake
+            active = Eio3PollingTransport(supports_binary=not exchange.query.get("b64"))
         socket = EngineSocket(self, sid, active, exchange)
         self.clients[sid] = socket
         upgrades = ["websocket"] if polling and self.allow_upgrades and "websocket" in self.transports else []
+        # The same open packet for v3 as for v4, maxPayload included, as Node 6 sends it (Engine.IO
+        # 3.x servers sent no maxPayload; socket.io-client 2.x ignores it).
         open_packet = (
             "0"
             + orjson.dumps(
@@ -594,3 +621,17 @@ class EngineServer(EventEmitter):
         if same_site:
             parts.append("SameSite=" + ("Strict" if same_site is True else str(same_site).capitalize()))
         return ("Set-Cookie", "; ".join(parts))
+
+
+def _handshake_protocol(exchange: HttpExchange) -> int:
+    """The Engine.IO revision of a verified handshake: 4 for ``EIO=4``, else 3 (as Node)."""
+    return 4 if exchange.query.get("EIO") == "4" else 3
+
+
+def _websocket_transport(
+    channel: WebSocketChannel, exchange: HttpExchange, protocol: int
+) -> WebSocketTransport:
+    """The WebSocket transport for a session of ``protocol`` (v3: binary support unless ``b64``)."""
+    if protocol == 4:
+        return WebSocketTransport(channel)
+    return Eio3WebSocketTransport(channel, supports_binary=not exchange.query.get("b64"))

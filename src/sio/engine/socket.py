@@ -4,6 +4,10 @@ Behaviour follows Node's ``engine.io`` 6.6: a buffer of encoded packets flushed
 whenever the transport is writable (one payload per held GET on polling, one frame
 per packet on WebSocket), heartbeats from the server driven by the timer wheel, the
 polling -> WebSocket upgrade, and the close reasons of :mod:`sio.reasons`.
+
+With ``allow_eio3`` a session may speak Engine.IO v3 (``EngineSocket.protocol == 3``, fixed at
+the handshake): its transports are :class:`Eio3PollingTransport` and :class:`Eio3WebSocketTransport`
+(the v3 codec, :mod:`sio.engine.eio3`), and its client pings (the server answers).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sio._sio_core import (
     encode_eio_messages,
     encode_eio_payload,
 )
+from sio.engine import eio3
 from sio.engine.compression import compress_body, negotiate_encoding
 from sio.engine.exchange import (
     TURN_CLOCK_EVERY,
@@ -49,6 +54,7 @@ if TYPE_CHECKING:
     from sio.engine.server import EngineServer
 
 PINGS = (SharedPacket("2"),)  # every heartbeat writes the same, pre-built frame
+PONGS = (SharedPacket("3"),)  # a v3 session's answer to its client's ping
 # Loop turns between a pong's deadline and the ping timeout, so that the loop polls its sockets
 # once in between: uvloop runs call_soon callbacks before it polls, the default loop after.
 PING_TIMEOUT_HOPS = 2
@@ -63,6 +69,8 @@ NOOP = "6"
 CLOSE = "1"
 
 POLL_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
+
+BINARY_POLL_HEADERS = [("Content-Type", "application/octet-stream")]  # a v3 binary payload
 
 POST_HEADERS = [("Content-Type", "text/html")]
 
@@ -110,6 +118,9 @@ class EngineSocket(EventEmitter):
 
     Events: ``message`` (str or bytes), ``close`` (reason, description),
     ``upgrade`` (the new transport name), ``drain`` (the buffer was flushed).
+
+    ``protocol`` is the Engine.IO revision the client speaks: 4, or 3 (a socket.io-client 2.x,
+    accepted with ``allow_eio3``), as Node's ``socket.protocol``.
     """
 
     __slots__ = (
@@ -123,6 +134,7 @@ class EngineSocket(EventEmitter):
         "_upgrade_transport",
         "_verdict",
         "id",
+        "protocol",
         "ready_state",
         "remote_address",
         "request",
@@ -137,6 +149,7 @@ class EngineSocket(EventEmitter):
         self.id = sid
         self.request = request
         self.remote_address = request.remote_address
+        self.protocol = transport.protocol  # the handshake's transport tells (every later one agrees)
         self.ready_state = OPENING
         self.upgrading = False
         self.upgraded = False
@@ -146,6 +159,8 @@ class EngineSocket(EventEmitter):
         self._upgrade_transport: WebSocketTransport | None = None
         wheel = server.wheel
         # One timer per session carries the heartbeat: the next ping, or the wait for its pong.
+        # A v3 session's client pings instead: the timer is always the wait for its next ping
+        # (``_awaiting_pong`` stays True), and each ping answered with a pong re-arms it.
         self._heartbeat_timer = wheel.timer(self._on_heartbeat_timer)
         self._awaiting_pong = False
         # While a ping timeout waits for input: SUSPENDED (we held it back), or the time up to
@@ -240,7 +255,19 @@ class EngineSocket(EventEmitter):
         self._enter(OPEN)
         self._buffer.append(open_packet)
         self.flush()
-        self._heartbeat_timer.arm(self.server.ping_interval)
+        if self.protocol == 3:  # the client pings first (Node: resetPingTimeout)
+            self._awaiting_pong = True
+            self._heartbeat_timer.arm(self._heartbeat_wait())
+        else:
+            self._heartbeat_timer.arm(self.server.ping_interval)
+
+    def _heartbeat_wait(self) -> float:
+        """How long the peer's heartbeat may take: a pong after our ping (v4), or the client's
+        next ping after its last one, ``ping_interval + ping_timeout`` (v3, as Node)."""
+        server = self.server
+        if self.protocol == 3:
+            return server.ping_interval + server.ping_timeout
+        return server.ping_timeout
 
     def flush(self) -> None:
         """Write the buffer if the transport can take it now."""
@@ -299,14 +326,14 @@ class EngineSocket(EventEmitter):
             self._verdict = SUSPENDED
             timer.arm(INPUT_RECHECK)
             return
-        if self._verdict == SUSPENDED:  # we read again: the peer has a whole ping timeout from now
+        if self._verdict == SUSPENDED:  # we read again: the peer has a whole heartbeat wait from now
             self._verdict = None
-            timer.arm(self.server.ping_timeout)
+            timer.arm(self._heartbeat_wait())
             return
         if transport.input_held():
             now = self.server.wheel.loop.time()
             if self._verdict is None:
-                self._verdict = now + self.server.ping_timeout
+                self._verdict = now + self._heartbeat_wait()
             if now < self._verdict:
                 timer.arm(HELD_RECHECK)
                 return
@@ -318,14 +345,26 @@ class EngineSocket(EventEmitter):
         if packet_type == EIO_MESSAGE:
             self.emit("message", data)
         elif packet_type == EIO_PONG:
+            if self.protocol == 3:  # v3 heartbeats go from the client to the server
+                self._on_close(DisconnectReason.TRANSPORT_ERROR, "invalid heartbeat direction")
+                return
             # As Node: any pong ends the wait and schedules the next ping.
             self._awaiting_pong = False
             self._heartbeat_timer.arm(self.server.ping_interval)
             self.emit("heartbeat")
         elif packet_type == EIO_CLOSE:
             self._on_close(DisconnectReason.TRANSPORT_CLOSE)
-        elif packet_type == EIO_PING:  # v4 heartbeats go from the server to the client
-            self._on_close(DisconnectReason.TRANSPORT_ERROR, "invalid heartbeat direction")
+        elif packet_type == EIO_PING:
+            if self.protocol != 3:  # v4 heartbeats go from the server to the client
+                self._on_close(DisconnectReason.TRANSPORT_ERROR, "invalid heartbeat direction")
+                return
+            # As Node: any ping restarts the wait for the next one and is answered with a pong.
+            # The wait is the session's, not the transport's: it carries over an upgrade (Node
+            # clears it there and never re-arms it, so an upgraded v3 client is never timed out).
+            self._verdict = None
+            self._heartbeat_timer.arm(self._heartbeat_wait())
+            self._write(PONGS)
+            self.emit("heartbeat")
         # noop, and open or upgrade on the active transport, are ignored (as Node does)
 
     def _on_close(self, reason: DisconnectReason, description: Any = None) -> None:
@@ -392,6 +431,7 @@ class Transport:
 
     __slots__ = ("socket",)
     name = ""
+    protocol = 4  # the Engine.IO revision it speaks (3: the Eio3 transports)
     socket: EngineSocket
 
     def bind(self, socket: EngineSocket, upgrading: bool = False) -> None:
@@ -443,6 +483,7 @@ class PollingTransport(Transport):
         "_post",
     )
     name = "polling"
+    binary_posts = False  # v4 payloads are text only: an octet-stream POST is refused
 
     def __init__(self) -> None:
         self._poll: HttpExchange | None = None
@@ -481,7 +522,8 @@ class PollingTransport(Transport):
         """A POST for this session: a payload of packets from the client."""
         socket = self.socket
         server = socket.server
-        if exchange.headers.get("content-type", "").startswith("application/octet-stream"):
+        binary = exchange.headers.get("content-type", "").startswith("application/octet-stream")
+        if binary and not self.binary_posts:
             exchange.respond(400, POST_HEADERS, b"")
             socket._on_close(DisconnectReason.TRANSPORT_ERROR, "binary content type on polling")
             return
@@ -493,7 +535,7 @@ class PollingTransport(Transport):
             socket._on_close(DisconnectReason.TRANSPORT_ERROR, "data request overlap from client")
             return
         try:
-            self._inbox = decode_eio_payload(exchange.body)
+            self._inbox = self._decode(exchange.body, binary)
             self._inbox_error = None
         except EngineIOError as exc:
             self._inbox = exc.packets  # the packets before the fault are delivered first
@@ -547,6 +589,14 @@ class PollingTransport(Transport):
         """A POST is being delivered (in turns): it may hold the pong."""
         return self._post is not None
 
+    def _decode(self, body: bytes, binary: bool) -> list[tuple[int, str | bytes]]:
+        """The packets of a POST body (``EngineIOError`` with those before a fault)."""
+        return decode_eio_payload(body)
+
+    def _encode(self, packets: Sequence[EncodedPacket]) -> tuple[bytes, list[tuple[str, str]]]:
+        """The body of a poll's answer, and its headers."""
+        return encode_eio_payload([packet_data(p) for p in packets]), POLL_HEADERS
+
     def _answer_post(self) -> None:
         """The POST's delivery is over (every packet delivered, or the rest dropped): answer it."""
         post, self._post = self._post, None
@@ -574,7 +624,7 @@ class PollingTransport(Transport):
     def _respond(self, packets: Sequence[EncodedPacket]) -> None:
         exchange, self._poll = self._poll, None
         if exchange is not None:
-            body = encode_eio_payload([packet_data(p) for p in packets])
+            body, headers = self._encode(packets)
             compression = self.socket.server.http_compression
             # As Node: compressed when on, the payload at least the threshold, one packet at least
             # compressible, and gzip or deflate accepted by the client (Accept-Encoding).
@@ -586,9 +636,9 @@ class PollingTransport(Transport):
                 encoding = negotiate_encoding(exchange.headers.get("accept-encoding"))
                 if encoding is not None:
                     body = compress_body(body, encoding, compression.level)
-                    exchange.respond(200, [*POLL_HEADERS, ("Content-Encoding", encoding)], body)
+                    exchange.respond(200, [*headers, ("Content-Encoding", encoding)], body)
                     return
-            exchange.respond(200, POLL_HEADERS, body)
+            exchange.respond(200, headers, body)
 
     def _on_poll_aborted(self) -> None:
         self._poll = None
@@ -692,15 +742,18 @@ class WebSocketTransport(Transport, WebSocketHandler):
         try:
             packet_type, payload = decode_eio_packet(data)
         except EngineIOError as exc:
-            if self._upgrading:
-                socket._abort_upgrade()
-            else:
-                socket._on_close(DisconnectReason.PARSE_ERROR, str(exc))
+            self._on_bad_packet(exc)
             return
         if self._upgrading:
             socket._on_upgrade_packet(self, packet_type, payload)
         else:
             socket._on_packet(packet_type, payload)
+
+    def _on_bad_packet(self, exc: EngineIOError) -> None:
+        if self._upgrading:
+            self.socket._abort_upgrade()
+        else:
+            self.socket._on_close(DisconnectReason.PARSE_ERROR, str(exc))
 
     def on_close(self, error: bool) -> None:
         """The connection ended (client close, network loss or protocol error)."""
@@ -722,3 +775,63 @@ class WebSocketTransport(Transport, WebSocketHandler):
         """Flush what was buffered while the channel was paused."""
         if self._bound and not self._upgrading:
             self.socket.flush()
+
+
+# -- Engine.IO v3 (allow_eio3) ---------------------------------------------------------------
+
+
+class Eio3PollingTransport(PollingTransport):
+    """Long-polling for an Engine.IO v3 client: length-prefixed payloads (:mod:`sio.engine.eio3`),
+    binary ones (``application/octet-stream``) both ways when the client supports binary."""
+
+    __slots__ = ("supports_binary",)
+    protocol = 3
+    binary_posts = True  # XHR2 clients POST binary payloads
+
+    def __init__(self, supports_binary: bool) -> None:
+        super().__init__()
+        # False when the handshake asked for base64 (``b64``; Node's ``supportsBinary``).
+        self.supports_binary = supports_binary
+
+    def _decode(self, body: bytes, binary: bool) -> list[tuple[int, str | bytes]]:
+        return eio3.decode_payload(body, binary)
+
+    def _encode(self, packets: Sequence[EncodedPacket]) -> tuple[bytes, list[tuple[str, str]]]:
+        body, binary = eio3.encode_payload([packet_data(p) for p in packets], self.supports_binary)
+        return body, BINARY_POLL_HEADERS if binary else POLL_HEADERS
+
+
+class Eio3WebSocketTransport(WebSocketTransport):
+    """A WebSocket for an Engine.IO v3 client: a binary message is ``b"\\x04" + data`` (or
+    ``"b4" + base64`` text without binary support) both ways; text packets as in v4."""
+
+    __slots__ = ("supports_binary",)
+    protocol = 3
+
+    def __init__(self, channel: WebSocketChannel, supports_binary: bool) -> None:
+        super().__init__(channel)
+        self.supports_binary = supports_binary  # False when its request asked for ``b64``
+
+    def send(self, packets: Sequence[EncodedPacket]) -> None:
+        """One frame per packet, binary ones in their v3 form."""
+        self.channel.send_packets(eio3.websocket_packets(packets, self.supports_binary))
+
+    def try_send(self, packets: Sequence[EncodedPacket]) -> bool:
+        """Like :meth:`send`, unless the connection is closed or under back-pressure."""
+        return not self._closed and self.channel.send_packets(
+            eio3.websocket_packets(packets, self.supports_binary)
+        )
+
+    def on_message(self, data: str | bytes) -> None:
+        """Decode (the v3 codec) and route one message."""
+        if not self._bound:
+            return
+        try:
+            packet_type, payload = eio3.decode_packet(data)
+        except EngineIOError as exc:
+            self._on_bad_packet(exc)
+            return
+        if self._upgrading:
+            self.socket._on_upgrade_packet(self, packet_type, payload)
+        else:
+            self.socket._on_packet(packet_type, payload)
