@@ -74,12 +74,18 @@ class Health:
             self.errors.append(message)
 
 
-def upgrade_request(host: str, port: int, sid: str | None = None) -> bytes:
-    """The HTTP request opening an Engine.IO WebSocket (a new session, or an upgrade of ``sid``)."""
+def upgrade_request(host: str, port: int, sid: str | None = None, extensions: str | None = None) -> bytes:
+    """The HTTP request opening an Engine.IO WebSocket (a new session, or an upgrade of ``sid``).
+
+    ``extensions``: a ``Sec-WebSocket-Extensions`` offer (``permessage-deflate; client_max_window_bits``,
+    what browsers and the official client send).
+    """
     query = "EIO=4&transport=websocket" + (f"&sid={sid}" if sid else "")
+    offer = f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else ""
     return (
         f"GET {EIO_PATH}?{query} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n"
+        f"{offer}\r\n"
     ).encode()
 
 
@@ -205,18 +211,27 @@ class UpgradeClient(WsClient):
 
 
 class HttpClient(asyncio.Protocol):
-    """A keep-alive HTTP/1.1 connection for polling requests, one at a time."""
+    """A keep-alive HTTP/1.1 connection for polling requests, one at a time.
+
+    ``sent`` and ``received`` count the bytes written and read (headers included); ``extra_headers``
+    (``"Name: value\\r\\n"`` lines) go into every request.
+    """
+
+    extra_headers = ""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self._parser = httptools.HttpResponseParser(self)
         self._body: list[bytes] = []
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.sent = 0
+        self.received = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self.received += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -246,10 +261,12 @@ class HttpClient(asyncio.Protocol):
         if self._waiter is not None:
             raise RuntimeError("one request at a time")
         self._waiter = asyncio.get_running_loop().create_future()
-        head = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"
+        head = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{self.extra_headers}"
         if method == "POST":
             head += f"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {len(body)}\r\n"
-        self.transport.write(head.encode() + b"\r\n" + body)
+        request = head.encode() + b"\r\n" + body
+        self.sent += len(request)
+        self.transport.write(request)
         return self._waiter
 
 

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import uvloop
+from compression import COMPRESSION_SCENARIOS
 from floods import FLOOD_SCENARIOS
 from procstat import Window
 from scale import run_scale
@@ -43,7 +44,9 @@ async def run(config: dict[str, Any]) -> None:
         server_pid=config["server_pid"],
         sources=tuple(config.get("sources") or ("127.0.0.1",)),
     )
-    scenario = {**SCENARIOS, **FLOOD_SCENARIOS, "scale": run_scale}[config["scenario"]]
+    scenario = {**SCENARIOS, **FLOOD_SCENARIOS, **COMPRESSION_SCENARIOS, "scale": run_scale}[
+        config["scenario"]
+    ]
     Window.announce = bool(config.get("announce_windows"))
     gc.freeze()  # what exists now is never garbage: keep it out of the collector's way
     started = time.perf_counter()

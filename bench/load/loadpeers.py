@@ -76,6 +76,29 @@ def _commit(checkout: Path) -> str:
         return "?"
 
 
+def _compression_specs() -> list[ServerSpec]:
+    """sio and Node with permessage-deflate on (context takeover, or none), and without HTTP compression."""
+    node = ("node", str(NODE_DIR / "server.js"))
+    builtin = _python("sio_server.py", "builtin")
+    deflate = (("BENCH_DEFLATE", "1"),)
+    nct = (("BENCH_DEFLATE", "nct"),)
+    off = (("BENCH_HTTP_COMPRESSION", "0"),)
+    return [
+        ServerSpec("sio-deflate", "sio, per_message_deflate=True", builtin, env=deflate),
+        ServerSpec("sio-deflate-nct", "sio, per_message_deflate without context takeover", builtin, env=nct),
+        ServerSpec("node-deflate", "Node socket.io 4.8, perMessageDeflate: true", node, True, env=deflate),
+        ServerSpec(
+            "node-deflate-nct",
+            "Node socket.io 4.8, perMessageDeflate without context takeover",
+            node,
+            True,
+            env=nct,
+        ),
+        ServerSpec("sio-nohttpcomp", "sio, http_compression=False", builtin, env=off),
+        ServerSpec("node-nohttpcomp", "Node socket.io 4.8, httpCompression: false", node, True, env=off),
+    ]
+
+
 SERVERS: dict[str, ServerSpec] = {
     spec.key: spec
     for spec in (
@@ -129,6 +152,7 @@ SERVERS: dict[str, ServerSpec] = {
             True,
             env=(("BENCH_PARSER", "msgpack"),),
         ),
+        *_compression_specs(),
         ServerSpec("floor", "floor: fixed bytes on bare uvloop (not Socket.IO)", _python("floor_server.py")),
         *([_before_spec()] if BEFORE.is_dir() else []),
     )

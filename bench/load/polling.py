@@ -31,6 +31,10 @@ class PollingSession:
         self._kept: dict[str, tuple[HttpClient, asyncio.Transport]] = {}
         self.requests = 0
 
+    def new_client(self) -> HttpClient:
+        """The protocol of a new connection."""
+        return HttpClient()
+
     async def request(self, method: str, body: bytes = b"") -> bytes:
         """One request; its body (non-200 is an error)."""
         self.requests += 1
@@ -38,7 +42,7 @@ class PollingSession:
         if kept is not None and kept[1].is_closing():  # the server closed it (idle keep-alive timeout)
             del self._kept[method]
         if self.fresh or method not in self._kept:
-            http = HttpClient()
+            http = self.new_client()
             transport = await open_connection(http, self.host, self.port, self.source)
             if not self.fresh:
                 self._kept[method] = (http, transport)

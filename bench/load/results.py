@@ -119,12 +119,15 @@ class Table:
     def markdown(self) -> str:
         """The scenario's section."""
         scenario = self.scenario
-        refs = [r for r in scenario.references if r in self.servers]
+        paired = dict(scenario.paired)
+        refs = [] if paired else [r for r in scenario.references if r in self.servers]
         head = ["server"]
         for metric in scenario.metrics:
             head.append(metric.label)
             if metric.ratio:
                 head.extend(f"vs {SERVERS[r].key}" for r in refs)
+                if paired:
+                    head.append("vs Node of its kind")
         head.extend(["saturated", "issues"])
         lines = [
             f"### {scenario.title} (`{scenario.name}`)",
@@ -140,8 +143,9 @@ class Table:
                 value = self.stat(server, metric.key)
                 row.append(_cell(value, metric.digits))
                 if metric.ratio:
-                    for ref in refs:
-                        r = ratio(value, self.stat(ref, metric.key), metric.higher_is_better)
+                    # Paired: one column, against this row's own reference (none: "—").
+                    for ref in [paired.get(server, "")] if paired else refs:
+                        r = ratio(value, self.stat(ref, metric.key), metric.higher_is_better) if ref else None
                         row.append("—" if r is None else f"{r:.2f}{X}")
             issues = self.issues(server)
             row.extend([self.saturation(server), f"{len(issues)} (below)" if issues else "none"])

@@ -14,11 +14,16 @@ Scenarios: echo, latency, broadcast, storm, idle, asgi-echo, asgi-broadcast; the
 attacker next to a bystander, bench/load/floods.py): flood-ping, flood-acks, flood-pipeline,
 flood-handshakes, flood-burst, heartbeat; scale (19,000 idle sessions at the default heartbeat);
 the cluster ones (cluster, cluster-sharded: two nodes on a redis-server); the --workers ones
-(workers-echo, workers-broadcast, workers-polling, workers-polling-keepalive).
+(workers-echo, workers-broadcast, workers-polling, workers-polling-keepalive); recovery-echo,
+recovery-broadcast, recovery-buffer; msgpack-echo, msgpack-broadcast; compression (compression.py):
+deflate-echo, deflate-echo-small, deflate-broadcast, deflate-idle (permessage-deflate), and
+polling-compression (gzip of polling answers).
 Servers: sio, node, psio-uvicorn, psio-aiohttp, sio-asgi, floor (idle only: the least a ping costs),
 sio-w2 (--workers 2, pinned to the server's core), sio-w2-free (the same, free to use both cores),
-and sio-before when SIO_BEFORE names another checkout with a built .venv (floods: before and after
-in the same run)::
+sio-recovery / node-recovery, sio-msgpack / node-msgpack, sio-deflate / node-deflate (permessage-deflate,
+context takeover), sio-deflate-nct / node-deflate-nct (no context takeover), sio-nohttpcomp /
+node-nohttpcomp (HTTP compression off), and sio-before when SIO_BEFORE names another checkout with a
+built .venv (floods: before and after in the same run)::
 
     git worktree add /tmp/before <commit>
     (cd /tmp/before && python -m venv .venv && .venv/bin/pip install -e .)

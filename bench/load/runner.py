@@ -56,6 +56,9 @@ class Scenario:
     references: tuple[str, ...] = ("node",)  # ratio columns, against these servers
     timeout: float = 180.0  # seconds for one generator run
     ops_key: str = "acks"  # the result's count of operations in the (first) measured window
+    # (server, its reference) pairs: one "vs" column, each row against the reference of its kind
+    # (sio-deflate against node-deflate, ...), instead of a column per reference.
+    paired: tuple[tuple[str, str], ...] = ()
 
 
 class Recorder(Protocol):
@@ -393,6 +396,138 @@ def _msgpack_scenarios(echo: dict[str, Any], broadcast: dict[str, Any]) -> list[
     ]
 
 
+def _compression_scenarios(
+    n: Callable[[int], int], echo: dict[str, Any], broadcast: dict[str, Any]
+) -> list[Scenario]:
+    kinds = ("", "-deflate", "-deflate-nct")
+    servers = (*(f"sio{k}" for k in kinds), *(f"node{k}" for k in kinds))
+    paired = tuple((f"{side}{k}", f"node{k}") for k in kinds for side in ("sio", "node"))
+    note = (
+        " `-deflate`: `per_message_deflate=True` (Node: `perMessageDeflate: true`; both: threshold 1024 "
+        "bytes, context takeover); `-deflate-nct`: no context takeover either way (sio: one compressed "
+        "frame for every recipient of a broadcast). The generator offers `permessage-deflate; "
+        "client_max_window_bits` as the official client does, inflates what comes compressed and "
+        "compresses what it sends from 1024 bytes (its own context per the server's answer; it reads "
+        "negotiated connections with a Python frame parser, so it is slower there). Each window starts "
+        "once every connection has had 12 messages (a kept context fills over the first ~10 pages, "
+        "which deflate less). Wire bytes: what "
+        "the generator's sockets sent and received (WebSocket framing included) per operation. Ratios: "
+        "each row against Node of its kind."
+    )
+    chat = (
+        "~3.1 KB chat pages (JSON: 20-odd message objects of ids, names, timestamps and a sentence of "
+        "English words; 64 different ones in turn; 3.3x smaller deflated alone, 5.3x with a kept context)"
+    )
+    wire_echo = (
+        Metric("acks_per_s", "acks/s", True, ratio=True),
+        Metric("server_us_per_ack", "server CPU µs/ack", False, 2, ratio=True),
+        Metric("down_bytes_per_ack", "wire B/ack down", False, ratio=True),
+        Metric("up_bytes_per_ack", "wire B/event up", False),
+        Metric("compressed_in_pct", "acks compressed %", True),
+        Metric("rtt_p50_us", "p50 RTT µs", False),
+        *CPU_METRICS,
+    )
+    return [
+        Scenario(
+            "deflate-echo",
+            "permessage-deflate: echo with acks",
+            f"As *echo* ({echo['clients']} clients x 8 acked `echo` in flight), the argument one of "
+            + chat
+            + "; the ack carries it back."
+            + note,
+            "deflate-echo",
+            servers,
+            {**echo, "payload": "chat"},
+            wire_echo,
+            paired=paired,
+        ),
+        Scenario(
+            "deflate-echo-small",
+            "permessage-deflate: echo of a small payload (below the threshold)",
+            "As *echo*, ~100-byte string: nothing reaches the 1024-byte threshold, so this is what "
+            "negotiating deflate costs when it compresses nothing (sio; Node's ws applies its threshold "
+            "only without context takeover, so `node-deflate` compresses these too)." + note,
+            "deflate-echo",
+            ("sio", "sio-deflate", "node", "node-deflate"),
+            {**echo, "payload": 100},
+            wire_echo,
+            paired=paired,
+        ),
+        Scenario(
+            "deflate-broadcast",
+            "permessage-deflate: broadcast",
+            f"As *broadcast* ({broadcast['clients']} clients, 4 `bcast` in flight), each `msg` one of "
+            + chat
+            + "."
+            + note,
+            "deflate-broadcast",
+            servers,
+            {**broadcast, "payload": "chat"},
+            (
+                Metric("deliveries_per_s", "deliveries/s", True, ratio=True),
+                Metric("server_us_per_delivery", "server CPU µs/delivery", False, 2, ratio=True),
+                Metric("down_bytes_per_delivery", "wire B/delivery", False, ratio=True),
+                Metric("compressed_in_pct", "deliveries compressed %", True),
+                *CPU_METRICS,
+            ),
+            paired=paired,
+            ops_key="deliveries",
+        ),
+        Scenario(
+            "deflate-idle",
+            "permessage-deflate: memory of idle connections that compressed once",
+            f"{n(2000)} sessions, each sending one acked `echo` of a chat page (so, with deflate, the "
+            "server inflated one message and compressed one for it: its inflater and compressor exist), "
+            "then idle; RSS per connection after all of them, minus after the first "
+            f"{min(100, n(2000) // 2)}. "
+            "Context takeover keeps a zlib deflate stream (window and hash tables, ~256 KiB allocated at "
+            "the default memory level) and an inflate stream per connection." + note,
+            "deflate-idle",
+            servers,
+            {"connections": n(2000), "baseline": min(100, n(2000) // 2), "settle": 1.0, "concurrency": 50},
+            (
+                Metric("rss_kib_per_conn", "RSS KiB/conn", False, 1, ratio=True),
+                Metric("rss_full_mb", "server RSS MB", False, 1),
+                Metric("server_us_per_conn", "server CPU µs/(connect + echo)", False, ratio=True),
+                Metric("compressed_in_pct", "acks compressed %", True),
+                Metric("connects_per_s", "connects/s", True),
+            ),
+            paired=paired,
+            timeout=240.0,
+            ops_key="connections",
+        ),
+        Scenario(
+            "polling-compression",
+            "HTTP long-polling: compression of the answers on and off",
+            f"{n(20)} polling sessions on keep-alive connections (GET and POST), each with one acked `echo` "
+            "at a time (POST the event, GET until the ack), the argument one of " + chat + "; every "
+            "request says `Accept-Encoding: gzip, deflate` and the generator gunzips. `sio` and `node` "
+            "compress answers of 1024 bytes or more by default (gzip here); `-nohttpcomp`: "
+            "`http_compression=False` / `httpCompression: false`. Wire bytes include the HTTP headers. "
+            "Ratios: each row against Node of its kind.",
+            "polling-compression",
+            ("sio", "sio-nohttpcomp", "node", "node-nohttpcomp"),
+            {"clients": n(20), "payload": "chat", "warmup": 1.0, "duration": echo["duration"]},
+            (
+                Metric("acks_per_s", "round trips/s", True, ratio=True),
+                Metric("server_us_per_ack", "server CPU µs/ack", False, 2, ratio=True),
+                Metric("server_us_per_request", "server CPU µs/request", False, 2, ratio=True),
+                Metric("bytes_per_ack_answer", "wire B/ack answer", False, ratio=True),
+                Metric("bytes_per_response", "wire B/response", False),
+                Metric("compressed_pct", "ack answers compressed %", True),
+                Metric("rtt_p50_us", "p50 RTT µs", False),
+                *CPU_METRICS,
+            ),
+            paired=(
+                ("sio", "node"),
+                ("node", "node"),
+                ("sio-nohttpcomp", "node-nohttpcomp"),
+                ("node-nohttpcomp", "node-nohttpcomp"),
+            ),
+        ),
+    ]
+
+
 def _scale_scenario(n: Callable[[int], int]) -> Scenario:
     count = n(19_000)
     return Scenario(
@@ -540,6 +675,7 @@ def scenarios(duration: float = 5.0, scale: float = 1.0) -> dict[str, Scenario]:
         *_workers_scenarios(n, echo, broadcast, duration),
         *_recovery_scenarios(echo, broadcast),
         *_msgpack_scenarios(echo, broadcast),
+        *_compression_scenarios(n, echo, broadcast),
     ]
     return {s.name: s for s in items}
 

@@ -139,3 +139,62 @@ def test_polling_echo_against_two_workers(tmp_path: Path) -> None:
         else:  # a connection per request: about half land on the other worker
             assert 0.0 < result["moved_pct"] < 100.0, result
         assert record.log_problems == [], record.log_problems
+
+
+def _node_or_not(servers: tuple[str, ...]) -> list[str]:
+    """``servers`` without the Node ones when Node is not there (outside CI)."""
+    return [s for s in servers if not s.startswith("node") or "node" in _servers()]
+
+
+def test_deflate_scenarios(tmp_path: Path) -> None:
+    """permessage-deflate negotiated both ways, every ack and delivery inflated, fewer bytes on the wire."""
+    echo = _scenario("deflate-echo", {**ECHO, "payload": "chat"})
+    broadcast = _scenario(
+        "deflate-broadcast",
+        {"clients": 5, "window": 2, "payload": "chat", "warmup": 0.2, "duration": 0.6},
+    )
+    for server in _node_or_not(("sio-deflate", "sio-deflate-nct", "node-deflate", "node-deflate-nct")):
+        for scenario in (echo, broadcast):
+            record = run_once(scenario, server, tmp_path)
+            _check_common(record)
+            result = record.result
+            assert result["negotiated_pct"] == 100.0, (server, result)
+            assert result["compressed_in_pct"] == 100.0, (server, result)
+            down = result.get("down_bytes_per_ack", result.get("down_bytes_per_delivery"))
+            assert 0 < down < result["message_bytes"] / 2, (server, result)  # ~3.3x or better
+            if scenario is echo:
+                assert result["acks"] > 0 and result["acks_missing"] == 0 and result["diverged"] == 0
+                assert result["up_bytes_per_ack"] < result["message_bytes"] / 2  # the generator compressed
+            else:
+                assert result["deliveries"] > 0 and result["deliveries_missing"] == 0
+    plain = run_once(_scenario("deflate-echo", {**ECHO, "payload": 100}), "sio", tmp_path)
+    _check_common(plain)
+    assert plain.result["negotiated_pct"] == 0.0 and plain.result["acks"] > 0  # the offer declined
+
+
+def test_deflate_idle_memory(tmp_path: Path) -> None:
+    """Every idle connection got one compressed message; RSS per connection is measured."""
+    idle = _scenario("deflate-idle", {"connections": 30, "baseline": 10, "settle": 0.1, "concurrency": 10})
+    for server in _node_or_not(("sio-deflate", "sio-deflate-nct", "node-deflate")):
+        record = run_once(idle, server, tmp_path)
+        _check_common(record)
+        result = record.result
+        assert result["connections"] == result["open_at_end"] == 30, result
+        assert result["compressed_in_pct"] == 100.0 and result["acks_missing"] == 0, result
+        assert _is_reading(result["rss_kib_per_conn"]), result
+
+
+def test_polling_compression(tmp_path: Path) -> None:
+    """Polling answers gzipped when compression is on (sio's default, Node's), plain when it is off."""
+    polling = _scenario(
+        "polling-compression", {"clients": 3, "payload": "chat", "warmup": 0.2, "duration": 0.8}
+    )
+    for server in _node_or_not(("sio", "sio-nohttpcomp", "node", "node-nohttpcomp")):
+        record = run_once(polling, server, tmp_path)
+        _check_common(record)
+        result = record.result
+        assert result["acks"] > 0, result
+        compressed = not server.endswith("nohttpcomp")
+        assert result["compressed_pct"] == (100.0 if compressed else 0.0), (server, result)
+        answer = result["bytes_per_ack_answer"]
+        assert (answer < result["message_bytes"] / 2) if compressed else (answer > result["message_bytes"])

@@ -4,7 +4,9 @@
 // With BENCH_REDIS_URL set (the cluster scenarios): one node of a cluster on @socket.io/redis-adapter,
 // BENCH_REDIS_ADAPTER "classic" (createAdapter) or "sharded" (createShardedAdapter), node-redis clients.
 // With BENCH_RECOVERY set, connectionStateRecovery is on (its defaults); with BENCH_PARSER=msgpack,
-// the socket.io-msgpack-parser parser.
+// the socket.io-msgpack-parser parser. BENCH_DEFLATE "1": perMessageDeflate true (ws, threshold 1024);
+// "nct": the same with serverNoContextTakeover and clientNoContextTakeover. BENCH_HTTP_COMPRESSION=0:
+// httpCompression false (it is on by default).
 "use strict";
 const http = require("http");
 const { Server } = require("socket.io");
@@ -17,6 +19,12 @@ const httpServer = http.createServer();
 const options = { pingInterval, pingTimeout };
 if (process.env.BENCH_RECOVERY) options.connectionStateRecovery = {};
 if (process.env.BENCH_PARSER === "msgpack") options.parser = require("socket.io-msgpack-parser");
+if (process.env.BENCH_DEFLATE === "nct") {
+  options.perMessageDeflate = { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true };
+} else if (process.env.BENCH_DEFLATE) {
+  options.perMessageDeflate = true;
+}
+if (process.env.BENCH_HTTP_COMPRESSION === "0") options.httpCompression = false;
 const io = new Server(httpServer, options);
 
 io.on("connection", (socket) => {

@@ -8,7 +8,9 @@ emits ``msg`` with its argument to every client. Only sio's public API is used.
 With ``BENCH_REDIS_URL`` set (the cluster scenarios), the server is one node of a cluster on
 that Redis: ``BENCH_REDIS_ADAPTER`` ``classic`` (Node's createAdapter format) or ``sharded``.
 With ``BENCH_RECOVERY`` set, connection state recovery is on (Node's defaults); with
-``BENCH_PARSER=msgpack``, the msgpack parser (socket.io-msgpack-parser's format).
+``BENCH_PARSER=msgpack``, the msgpack parser (socket.io-msgpack-parser's format). ``BENCH_DEFLATE``
+``1``: ``per_message_deflate=True``; ``nct``: with ``server_no_context_takeover`` and
+``client_no_context_takeover``. ``BENCH_HTTP_COMPRESSION=0``: ``http_compression=False``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,22 @@ from sio.parser import MsgpackParser
 HOST = "127.0.0.1"
 
 
+def _compression_options() -> dict[str, Any]:
+    """The compression options the environment asks for (none: the defaults, whatever they are)."""
+    options: dict[str, Any] = {}
+    deflate = os.environ.get("BENCH_DEFLATE")
+    if deflate == "nct":
+        options["per_message_deflate"] = {
+            "server_no_context_takeover": True,
+            "client_no_context_takeover": True,
+        }
+    elif deflate:
+        options["per_message_deflate"] = True
+    if os.environ.get("BENCH_HTTP_COMPRESSION") == "0":
+        options["http_compression"] = False
+    return options
+
+
 def build(ping_interval: float, ping_timeout: float = 20.0) -> sio.Server:
     """A server with the benchmark's ``echo`` and ``bcast`` handlers."""
     io = sio.Server(
@@ -30,6 +48,7 @@ def build(ping_interval: float, ping_timeout: float = 20.0) -> sio.Server:
         ping_timeout=ping_timeout,
         connection_state_recovery=bool(os.environ.get("BENCH_RECOVERY")),
         parser=MsgpackParser() if os.environ.get("BENCH_PARSER") == "msgpack" else None,
+        **_compression_options(),
     )
     redis_url = os.environ.get("BENCH_REDIS_URL")
     if redis_url:
