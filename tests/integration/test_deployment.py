@@ -22,6 +22,7 @@ import socketio
 
 import sio
 from sio.runner import ListenInRunningLoop
+from tests.integration.processes import OutputProcess
 from tests.integration.rawclient import request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,14 +34,8 @@ LISTENING = re.compile(
 )
 
 
-class Process:
-    """``python -m sio run`` with its output collected line by line."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[str] = []
-        self._changed = asyncio.Condition()
-        self._readers = [asyncio.ensure_future(self._collect(s)) for s in (process.stdout, process.stderr)]
+class Process(OutputProcess):
+    """``python -m sio run`` of the deployment app."""
 
     @classmethod
     async def start(cls, *args: str, env: dict[str, str] | None = None) -> Process:
@@ -58,40 +53,15 @@ class Process:
         )
         return cls(process)
 
-    async def _collect(self, stream: asyncio.StreamReader | None) -> None:
-        assert stream is not None
-        while line := await stream.readline():
-            async with self._changed:
-                self.lines.append(line.decode(errors="replace").rstrip("\n"))
-                self._changed.notify_all()
-
     async def line(self, pattern: re.Pattern[str] | str) -> re.Match[str]:
-        """The first output line (seen or to come) matching ``pattern``."""
-        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-
-        def found() -> re.Match[str] | None:
-            return next((m for m in map(regex.search, self.lines) if m), None)
-
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: found() or self.process.returncode is not None), TIMEOUT
-                )
-        match = found()
-        if match is None:
-            raise AssertionError(f"no line matching {regex.pattern!r}; output:\n" + "\n".join(self.lines))
-        return match
+        return await self.wait_line(pattern, TIMEOUT)
 
     async def port(self) -> int:
         return int((await self.line(LISTENING))[1])
 
     async def finish(self, sig: int | None = None) -> int:
         """Signal it (if given) and return its exit code once it and its output ended."""
-        if sig is not None and self.process.returncode is None:
-            self.process.send_signal(sig)
-        code = await asyncio.wait_for(self.process.wait(), TIMEOUT)
-        await asyncio.gather(*self._readers)
-        return code
+        return await self.stop(sig, TIMEOUT)
 
     def kill(self) -> None:
         if self.process.returncode is None:

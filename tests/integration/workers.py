@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import os
@@ -13,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.peers import EVENT_TIMEOUT, NodePeer
+from tests.integration.processes import OutputProcess
+from tests.peers import NodePeer
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.integration.workers_app:io"
@@ -23,18 +23,13 @@ _LISTENING = re.compile(
 )
 
 
-class Workers:
+class Workers(OutputProcess):
     """A supervisor with its workers, started for a test; its output collected line by line."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[str] = []
+        super().__init__(process)
         self.port = 0
         self.pids: list[int] = []
-        self._changed = asyncio.Condition()
-        self._readers = [
-            asyncio.ensure_future(self._collect(stream)) for stream in (process.stdout, process.stderr)
-        ]
 
     @classmethod
     async def start(cls, count: int | str, *args: str, env: dict[str, str] | None = None) -> Workers:
@@ -61,38 +56,6 @@ class Workers:
     def url(self) -> str:
         """The base URL of the shared port."""
         return f"http://127.0.0.1:{self.port}"
-
-    async def _collect(self, stream: asyncio.StreamReader | None) -> None:
-        assert stream is not None
-        while line := await stream.readline():
-            async with self._changed:
-                self.lines.append(line.decode(errors="replace").rstrip("\n"))
-                self._changed.notify_all()
-
-    async def wait_line(self, pattern: re.Pattern[str] | str, limit: float = EVENT_TIMEOUT) -> re.Match[str]:
-        """The first output line (seen or to come) matching ``pattern``."""
-        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-
-        def found() -> re.Match[str] | None:
-            return next((m for m in map(regex.search, self.lines) if m), None)
-
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: found() or self.process.returncode is not None), limit
-                )
-        match = found()
-        if match is None:
-            raise AssertionError(f"no line matching {regex.pattern!r}; output:\n" + "\n".join(self.lines))
-        return match
-
-    async def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Signal the supervisor and return its exit code once it and its output ended."""
-        if self.process.returncode is None:
-            self.process.send_signal(sig)
-        code = await asyncio.wait_for(self.process.wait(), 60)
-        await asyncio.gather(*self._readers)
-        return code
 
     async def kill(self) -> None:
         """End everything at once (test clean-up): the supervisor's process group is its own."""

@@ -9,6 +9,7 @@
 //                                          (connectionStateRecovery, on when given)
 // then JSON-line commands on stdin, events on stdout.
 "use strict";
+const { toWire, fromWire } = require("./wire");
 const { createServer } = require("http");
 const { Server } = require("socket.io");
 const { ClusterAdapterWithHeartbeat } = require("socket.io-adapter");
@@ -17,28 +18,6 @@ const readline = require("readline");
 
 function out(event) {
   process.stdout.write(JSON.stringify(event) + "\n");
-}
-
-function toWire(value) {
-  if (Buffer.isBuffer(value)) return { $bin: value.toString("hex") };
-  if (Array.isArray(value)) return value.map(toWire);
-  if (value && typeof value === "object") {
-    const copy = {};
-    for (const [k, v] of Object.entries(value)) copy[k] = toWire(v);
-    return copy;
-  }
-  return value;
-}
-
-function fromWire(value) {
-  if (Array.isArray(value)) return value.map(fromWire);
-  if (value && typeof value === "object") {
-    if (typeof value.$bin === "string") return Buffer.from(value.$bin, "hex");
-    const copy = {};
-    for (const [k, v] of Object.entries(value)) copy[k] = fromWire(v);
-    return copy;
-  }
-  return value;
 }
 
 const adapters = new Set();

@@ -3,6 +3,7 @@
 // Commands arrive as JSON lines on stdin, events leave as JSON lines on stdout.
 // Binary values travel in JSON as {"$bin": "<hex>"} in both directions.
 "use strict";
+const { toWire, fromWire } = require("./wire");
 const { Manager } = require("socket.io-client");
 const readline = require("readline");
 
@@ -15,30 +16,6 @@ const replies = new Map(); // "nsp event" -> "echo" | "none" | [values]
 
 function out(event) {
   process.stdout.write(JSON.stringify(event) + "\n");
-}
-
-function toWire(value) {
-  if (Buffer.isBuffer(value) || value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
-    return { $bin: Buffer.from(value.buffer ? value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) : value).toString("hex") };
-  }
-  if (Array.isArray(value)) return value.map(toWire);
-  if (value && typeof value === "object") {
-    const copy = {};
-    for (const [k, v] of Object.entries(value)) copy[k] = toWire(v);
-    return copy;
-  }
-  return value;
-}
-
-function fromWire(value) {
-  if (Array.isArray(value)) return value.map(fromWire);
-  if (value && typeof value === "object") {
-    if (typeof value.$bin === "string") return Buffer.from(value.$bin, "hex");
-    const copy = {};
-    for (const [k, v] of Object.entries(value)) copy[k] = fromWire(v);
-    return copy;
-  }
-  return value;
 }
 
 function open(nsp, auth) {
