@@ -2,7 +2,7 @@
 
 CORS is off unless configured (no headers at all); when configured, the headers are those of
 Node's ``cors`` package (tests/unit/test_cors.py compares them with it), and origins an allow-list
-does not allow are refused on HTTP (403, code 4) and on WebSocket (400 before the switch), as
+does not allow are refused on HTTP and on WebSocket (403, code 4; before the switch), as
 docs/architecture.md ("Rules") says. Every test runs under the built-in front end and under uvicorn.
 """
 
@@ -132,7 +132,7 @@ async def test_preflight_is_answered_204(eio_server, credentials: bool) -> None:
 
 async def test_disallowed_origin_is_refused_on_http_and_websocket(eio_server) -> None:
     """With a list configured, another origin gets 403 (code 4) on handshake, POST, preflight,
-    and a refused WebSocket upgrade (400, no 101, for a new session and for an upgrade);
+    and a refused WebSocket upgrade (the same 403, no 101, for a new session and for an upgrade);
     allowed clients carry on."""
     running = await eio_server(cors_allowed_origins=[ALLOWED])
     eio: EngineServer = running.app
@@ -161,8 +161,8 @@ async def test_disallowed_origin_is_refused_on_http_and_websocket(eio_server) ->
     for target in (query(transport="websocket"), query(transport="websocket", sid=client.sid)):
         response, ws = await RawWebSocket.attempt(running.port, target, evil)
         assert ws is None
-        assert response.status == 400
-        assert response.text == "Origin not allowed"
+        assert response.status == 403  # as the poll's refusal (Node checks no WebSocket origin)
+        assert response.json() == {"code": 4, "message": "Origin not allowed"}
         assert await errors.next() == (4, "Origin not allowed")
 
     assert session.messages.empty()

@@ -182,7 +182,8 @@ async def test_websocket_to_an_unknown_path_is_refused(eio_server) -> None:
     ids=["unknown sid", "EIO=3", "unknown transport"],
 )
 async def test_refused_websocket_upgrades_get_400_before_the_switch(eio_server, target: str) -> None:
-    """Node's abortUpgrade: ``400`` with the error message as the body; no 101, no session."""
+    """No 101 and no session: the refusal a poll of the same cause gets (400 and Node's JSON error
+    body; Node's abortUpgrade answers the message as text)."""
     running = await eio_server()
     eio: EngineServer = running.app
     errors = ConnectionErrors(eio)
@@ -190,7 +191,8 @@ async def test_refused_websocket_upgrades_get_400_before_the_switch(eio_server, 
     assert ws is None
     assert response.status == 400
     code, message = await errors.next()
-    assert response.text == message
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"code": code, "message": message}
     assert code in (0, 1, 5)
     assert eio.clients_count == 0
 
@@ -215,7 +217,7 @@ def _allow_request(kind: str, verdict: bool, calls: list[dict[str, str]]):
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_allow_request_refusing_is_403_forbidden(eio_server, kind: str) -> None:
     """``allow_request`` returning False: 403 ``{"code":4,"message":"Forbidden"}`` on HTTP,
-    a refused upgrade (400 ``Forbidden``, no 101) on WebSocket, and no session either way."""
+    the same 403 and body for a WebSocket (no 101), and no session either way."""
     calls: list[dict[str, str]] = []
     running = await eio_server(allow_request=_allow_request(kind, False, calls))
     eio: EngineServer = running.app
@@ -231,8 +233,8 @@ async def test_allow_request_refusing_is_403_forbidden(eio_server, kind: str) ->
 
     response, ws = await RawWebSocket.attempt(running.port, query(transport="websocket"))
     assert ws is None
-    assert response.status == 400
-    assert response.text == "Forbidden"
+    assert response.status == 403
+    assert response.json() == {"code": 4, "message": "Forbidden"}
     assert await errors.next() == (4, "Forbidden")
     assert len(calls) == 2
     assert eio.clients_count == 0

@@ -169,7 +169,8 @@ class ASGIApp:
         self.engine.verify_websocket(exchange, decided)
         refusal = await verdict
         if refusal is not None:
-            await _refuse_websocket(scope, send, 400, refusal.message)
+            # As a poll of the same cause is refused (status, JSON body; Node: 400 text whatever it is).
+            await _refuse_websocket(scope, send, refusal.status, refusal.body(), b"application/json")
             return
         await send({"type": "websocket.accept"})
         channel = _WebSocket(send)
@@ -200,17 +201,20 @@ class ASGIApp:
             await channel.finish()
 
 
-async def _refuse_websocket(scope: Scope, send: Any, status: int, message: str) -> None:
+async def _refuse_websocket(
+    scope: Scope, send: Any, status: int, message: str | bytes, content_type: bytes = b"text/html"
+) -> None:
     """Answer a WebSocket request with an HTTP error when the server allows it, else close it."""
     if "websocket.http.response" in scope.get("extensions", {}):
         await send(
             {
                 "type": "websocket.http.response.start",
                 "status": status,
-                "headers": [(b"content-type", b"text/html")],
+                "headers": [(b"content-type", content_type)],
             }
         )
-        await send({"type": "websocket.http.response.body", "body": message.encode()})
+        body = message.encode() if isinstance(message, str) else message
+        await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": 1008})
 

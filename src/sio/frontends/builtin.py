@@ -597,7 +597,7 @@ class HttpConnection(asyncio.Protocol):
         elif not self._timer.armed:
             self._timer.arm(KEEP_ALIVE_TIMEOUT)
 
-    def _fail(self, status: int, message: str) -> None:
+    def _fail(self, status: int, message: str | bytes, content_type: str = "text/plain") -> None:
         """Answer a request we cannot parse or accept, then close the connection.
 
         The close is a lingering one: our side is shut down at once, but what the client
@@ -614,8 +614,8 @@ class HttpConnection(asyncio.Protocol):
             self._abort_queued()
             self._close()
             return
-        body = message.encode()
-        transport.write(_render(status, [("Content-Type", "text/plain")], body, keep_alive=False))
+        body = message.encode() if isinstance(message, str) else message
+        transport.write(_render(status, [("Content-Type", content_type)], body, keep_alive=False))
         self._closing = True
         self._lingering = True
         self._timer.arm(LINGER_TIMEOUT)
@@ -712,7 +712,9 @@ class HttpConnection(asyncio.Protocol):
             return  # the client left while the request was being decided
         self.transport.resume_reading()
         if refusal is not None:
-            self._fail(400, refusal.message)  # Node's abortUpgrade: always 400, the message as body
+            # The refusal a poll of the same cause gets (status, JSON body): Node's abortUpgrade
+            # answers 400 text whatever the cause, so a refused WebSocket read unlike a refused poll.
+            self._fail(refusal.status, refusal.body(), "application/json")
             return
         response = (
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
