@@ -194,6 +194,30 @@ cdef object _reject_constant(str name):
     raise ValueError(f"{name} is not JSON")
 
 
+cdef bint _nested_deeper_than(str text, int limit):
+    """Whether JSON ``text`` opens more than ``limit`` arrays/objects at once (strings skipped)."""
+    cdef int depth = 0
+    cdef bint in_string = False, escaped = False
+    cdef Py_UCS4 c
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == u"\\":
+                escaped = True
+            elif c == u'"':
+                in_string = False
+        elif c == u'"':
+            in_string = True
+        elif c == u"[" or c == u"{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif c == u"]" or c == u"}":
+            depth -= 1
+    return False
+
+
 cdef object _loads(str text):
     try:
         return _orjson_loads(text)
@@ -201,7 +225,11 @@ cdef object _loads(str text):
         error = exc
     # orjson refuses what JSON.parse accepts in two cases: escaped lone surrogates
     # ("\ud800", sent by JavaScript for a string cut inside a surrogate pair) and
-    # integers beyond 64 bits. The standard library parses both.
+    # integers beyond 64 bits. The standard library parses both. It recurses once per level,
+    # bounded by the interpreter's recursion limit only (which an embedding app may have
+    # raised far enough to overflow the C stack): the nesting is bounded here first.
+    if _nested_deeper_than(text, _MAX_DEPTH):
+        raise SocketIOError(f"invalid JSON payload: nested deeper than {_MAX_DEPTH} levels")
     try:
         return _json_loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):

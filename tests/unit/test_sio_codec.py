@@ -957,3 +957,28 @@ def test_decoder_feed_only_raises_socketio_error(messages: list[str | bytes]) ->
         assert packet is None or isinstance(packet, core.SioPacket)
         if packet is not None:
             assert not decoder.pending
+
+
+@pytest.mark.parametrize("depth", [600, 5000, 100_000])
+def test_deep_nesting_is_refused_whatever_the_recursion_limit(depth: int) -> None:
+    """The stdlib fallback (what orjson refuses) is bounded by a nesting check, not by the interpreter's
+    recursion limit, which an application (mypy does) may raise far enough to overflow the C stack."""
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1_000_000)
+    try:
+        with pytest.raises(core.SocketIOError, match="nested deeper than 500 levels"):
+            # A lone surrogate makes orjson refuse it: the fallback is what is tested.
+            core.decode_sio_packet('2["a","\\ud800",' + "[" * depth + "]" * depth + "]")
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_the_nesting_check_skips_brackets_inside_strings() -> None:
+    text = '"[[[[' + "[" * 1000 + '\\"{{"'
+    assert core.decode_sio_packet('2["a","\\ud800",' + text + "]").data == [
+        "a",
+        "\ud800",
+        text[1:-1].replace('\\"', '"'),
+    ]
