@@ -190,7 +190,8 @@ async def test_latency_py_under_the_uvicorn_command(node_peers: Any) -> None:
 
 
 async def test_fastapi_fiddle_py_shares_the_port_with_fastapi(node_peers: Any) -> None:
-    pytest.importorskip("fastapi")
+    import fastapi  # noqa: F401 - a test dependency: missing, this fails rather than skips
+
     async with example_process("fastapi-fiddle:combined_asgi_app") as (url, port, output):
         hello = await request(port, "GET", "/hello")
         assert hello.status == 200
