@@ -196,7 +196,12 @@ class Socket(EventEmitter):
     def off(self, event: str, handler: Handler | None = None) -> None:
         """Remove one handler (or its ``once`` wrapper), or every handler of ``event``."""
         EventEmitter.off(self, event, handler)
+        self._forget_arities()
+
+    def _forget_arities(self) -> None:
+        """Drop the arities of handlers and catch-all listeners no longer registered."""
         registered = {h for handlers in self._handlers.values() for h in handlers}
+        registered.update(self._any)
         self._arity = {h: n for h, n in self._arity.items() if h in registered}
 
     def _describe(self, handler: Handler, event: object) -> HandlerCall:
@@ -380,6 +385,7 @@ class Socket(EventEmitter):
     def off_any(self, listener: Handler | None = None) -> None:
         """Remove one catch-all listener, or all of them."""
         self._any = _without(self._any, listener)
+        self._forget_arities()
 
     def listeners_any(self) -> list[Handler]:
         """The catch-all listeners."""
@@ -484,8 +490,12 @@ class Socket(EventEmitter):
         if packet.id is not None:
             args.append(self._make_ack(packet.id))
         if self._any:
+            arity = self._arity
             for listener in self._any:  # (event, *args, ack), as many as it takes
-                call_event_handler(listener, args, positional_arity(listener), self._describe, args[0])
+                n = arity.get(listener)
+                if n is None:  # read once per listener, as for event handlers
+                    n = arity[listener] = positional_arity(listener)
+                call_event_handler(listener, args, n, self._describe, args[0])
         if self._fns:
             run_chain(self._fns, args, lambda err: self._after_middlewares(err, args))
         else:
