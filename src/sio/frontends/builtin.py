@@ -716,19 +716,7 @@ class HttpConnection(asyncio.Protocol):
             # answers 400 text whatever the cause, so a refused WebSocket read unlike a refused poll.
             self._fail(refusal.status, refusal.body(), "application/json")
             return
-        response = (
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n"
-        )
-        codec = None
-        options = self.engine.per_message_deflate
-        if deflate is not None and options is not None:
-            response += b"Sec-WebSocket-Extensions: " + deflate.header.encode("ascii") + b"\r\n"
-            codec = PerMessageDeflate(deflate, options, self.engine.max_http_buffer_size)
-        response += b"\r\n"
-        websocket = WebSocketConnection(self.transport, self.engine, self._paused, codec)
-        # From now on the transport talks to the WebSocket: reads, back-pressure, connection loss.
-        self.transport.set_protocol(websocket)
+        transport = self.transport
         # This protocol object is done: nothing may keep it (or what it holds) alive.
         self._closing = True
         self._parser = None  # type: ignore[assignment]
@@ -738,7 +726,43 @@ class HttpConnection(asyncio.Protocol):
         self._timer = None  # type: ignore[assignment]
         self.transport = None
         exchange.detach()
-        websocket.start(response, lambda: self.engine.accept_websocket(exchange, websocket), rest)
+        switch_to_websocket(transport, self.engine, exchange, accept, deflate, self._paused, rest)
+
+
+def switch_to_websocket(
+    transport: asyncio.Transport,
+    engine: EngineServer,
+    exchange: HttpExchange,
+    accept: str,
+    deflate: Agreement | None,
+    paused: bool = False,
+    rest: bytes = b"",
+    *,
+    extra_headers: bytes = b"",
+    connection_class: type[WebSocketConnection] | None = None,
+) -> WebSocketConnection:
+    """Answer an accepted upgrade with 101 and hand ``transport`` to the engine as a WebSocket.
+
+    ``accept`` is the ``Sec-WebSocket-Accept`` value, ``deflate`` the permessage-deflate agreement
+    (None: not negotiated), ``paused`` whether the transport's write buffer is over its mark,
+    ``rest`` what the client sent after its request, ``extra_headers`` more lines of the 101
+    (each ending in CRLF). The same path for the built-in front end and for sio's uvicorn protocol.
+    """
+    response = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n" + extra_headers
+    )
+    codec = None
+    options = engine.per_message_deflate
+    if deflate is not None and options is not None:
+        response += b"Sec-WebSocket-Extensions: " + deflate.header.encode("ascii") + b"\r\n"
+        codec = PerMessageDeflate(deflate, options, engine.max_http_buffer_size)
+    response += b"\r\n"
+    websocket = (connection_class or WebSocketConnection)(transport, engine, paused, codec)
+    # From now on the transport talks to the WebSocket: reads, back-pressure, connection loss.
+    transport.set_protocol(websocket)
+    websocket.start(response, lambda: engine.accept_websocket(exchange, websocket), rest)
+    return websocket
 
 
 def _unread_bytes(transport: asyncio.Transport) -> int:
