@@ -1,4 +1,9 @@
-"""Servers on 127.0.0.1 (a free port each), under the built-in uvloop front end and under uvicorn."""
+"""Servers on 127.0.0.1 (a free port each), under the built-in uvloop front end and under uvicorn.
+
+Under uvicorn twice: with uvicorn's own WebSocket protocol (``uvicorn``: every message an ASGI
+event) and with sio's (``uvicorn-sio``: sio.uvicorn.WebSocketProtocol, the engine's WebSockets on
+sio's framing, any other WebSocket on uvicorn's).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,10 @@ import uvicorn
 import uvloop
 
 from sio.engine import EngineServer
+from sio.uvicorn import WebSocketProtocol
 from tests.peers import NodePeer
 
-FRONTENDS = ["uvloop", "uvicorn"]
+FRONTENDS = ["uvloop", "uvicorn", "uvicorn-sio"]
 
 
 def pytest_asyncio_loop_factories(
@@ -35,15 +41,13 @@ class Running:
 
 
 async def _start_uvicorn(
-    asgi_app: Any, lifespan: str = "off"
+    asgi_app: Any, lifespan: str = "off", ws: Any = "websockets-sansio"
 ) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        asgi_app, loop="none", lifespan=lifespan, log_level="warning", ws="websockets-sansio"
-    )
+    config = uvicorn.Config(asgi_app, loop="none", lifespan=lifespan, log_level="warning", ws=ws)
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started:
@@ -55,7 +59,7 @@ async def _start_uvicorn(
 
 @pytest.fixture(params=FRONTENDS)
 def frontend(request: pytest.FixtureRequest) -> str:
-    """The front end under test: the built-in one on uvloop, or the ASGI app under uvicorn."""
+    """The front end under test: the built-in one on uvloop, or the ASGI app under uvicorn (two ways)."""
     return request.param
 
 
@@ -70,7 +74,8 @@ async def serve(frontend: str) -> AsyncIterator[Callable[[Any], Awaitable[Runnin
             port = server.sockets[0].getsockname()[1]
             started.append((app, None))
         else:
-            uv_server, task, port = await _start_uvicorn(app.asgi_app())
+            ws = WebSocketProtocol if frontend == "uvicorn-sio" else "websockets-sansio"
+            uv_server, task, port = await _start_uvicorn(app.asgi_app(), ws=ws)
             started.append((app, (uv_server, task)))
         return Running(app, port)
 

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 Scope = dict[str, Any]
 Message = dict[str, Any]
 
+# The ASGI extension a WebSocket server offers when it can hand the connection to sio's own framing
+# (sio.uvicorn.WebSocketProtocol): ``{"take_over": take_over(engine, exchange) -> bool}``, called
+# instead of sending ``websocket.accept``; True: the app sends and receives nothing more.
+FAST_WEBSOCKET = "sio.fast_websocket"
+
 # Close codes with which the ASGI server reports a client that broke the WebSocket protocol
 # (bad framing, invalid UTF-8, a message over its own limit, no answer to its pings).
 ERROR_CLOSE_CODES = frozenset({1002, 1003, 1007, 1009, 1011})
@@ -48,11 +53,20 @@ class _Exchange(HttpExchange):
             self.future.set_result((status, headers, body))
 
 
+def route_path(scope: Scope) -> str:
+    """The request's path below ``root_path`` (Starlette's reading: a mount, or uvicorn's ``--root-path``)."""
+    path: str = scope["path"]
+    root = scope.get("root_path")
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
 def _exchange_for(scope: Scope, body: bytes = b"") -> _Exchange:
     client = scope.get("client")
     return _Exchange(
         scope.get("method", "GET"),
-        scope["path"],
+        route_path(scope),
         scope.get("query_string", b"").decode("latin-1"),
         _headers(scope),
         body,
@@ -89,7 +103,7 @@ class ASGIApp:
         kind = scope["type"]
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)
-        elif not self.engine.handles_path(scope["path"]):
+        elif not self.engine.handles_path(route_path(scope)):
             await self._other(scope, receive, send)
         elif kind == "http":
             await self._http(scope, receive, send)
@@ -172,6 +186,9 @@ class ASGIApp:
             # As a poll of the same cause is refused (status, JSON body; Node: 400 text whatever it is).
             await _refuse_websocket(scope, send, refusal.status, refusal.body(), b"application/json")
             return
+        fast = scope.get("extensions", {}).get(FAST_WEBSOCKET)
+        if fast is not None and fast["take_over"](self.engine, exchange):
+            return  # on sio's own framing from now on (sio.uvicorn)
         await send({"type": "websocket.accept"})
         channel = _WebSocket(send)
         handler = self.engine.accept_websocket(exchange, channel)

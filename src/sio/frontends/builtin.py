@@ -739,14 +739,15 @@ def switch_to_websocket(
     rest: bytes = b"",
     *,
     extra_headers: bytes = b"",
-    connection_class: type[WebSocketConnection] | None = None,
+    connection_class: Callable[..., WebSocketConnection] | None = None,
 ) -> WebSocketConnection:
     """Answer an accepted upgrade with 101 and hand ``transport`` to the engine as a WebSocket.
 
     ``accept`` is the ``Sec-WebSocket-Accept`` value, ``deflate`` the permessage-deflate agreement
     (None: not negotiated), ``paused`` whether the transport's write buffer is over its mark,
     ``rest`` what the client sent after its request, ``extra_headers`` more lines of the 101
-    (each ending in CRLF). The same path for the built-in front end and for sio's uvicorn protocol.
+    (each ending in CRLF), ``connection_class`` what to make of it (called as
+    ``WebSocketConnection``). The same path for the built-in front end and sio's uvicorn protocol.
     """
     response = (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
