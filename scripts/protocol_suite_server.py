@@ -3,6 +3,8 @@
     python scripts/protocol_suite_server.py engine.io   # /engine.io/: an Engine.IO echo server
     python scripts/protocol_suite_server.py socket.io   # /socket.io/: namespaces / and /custom
     python scripts/protocol_suite_server.py socket.io 2 # the same with --workers 2
+    python scripts/protocol_suite_server.py socket.io uvicorn-sio  # under uvicorn, sio's protocol
+    python scripts/protocol_suite_server.py socket.io uvicorn      # under uvicorn, its own protocol
 
 Configured as the suites' READMEs say (ping_interval 300 ms, ping_timeout 200 ms,
 max_http_buffer_size 1e6, connect_timeout 1 s, CORS "*"). See ../shared/protocol-suites/.
@@ -54,4 +56,12 @@ if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "socket.io"
     workers = sys.argv[2] if len(sys.argv) > 2 else "1"  # e.g. 2: the suites against --workers 2
     server = engine_io_server() if which == "engine.io" else socket_io_server()
-    server.listen(3000, "127.0.0.1", workers=int(workers))
+    if workers.startswith("uvicorn"):
+        import uvicorn
+
+        from sio.uvicorn import WebSocketProtocol
+
+        ws = WebSocketProtocol if workers == "uvicorn-sio" else "websockets-sansio"
+        uvicorn.run(server.asgi_app(), host="127.0.0.1", port=3000, loop="uvloop", ws=ws, log_level="warning")
+    else:
+        server.listen(3000, "127.0.0.1", workers=int(workers))
