@@ -20,6 +20,10 @@ Socket.IO connection's frames once it took over (it still sees the request), and
 ``max_http_buffer_size``, heartbeat and ``per_message_deflate`` do, as on the built-in front end.
 On uvicorn's graceful shutdown a taken-over connection is closed with 1012 (service restart), as
 uvicorn closes its own.
+
+The protocol subclasses uvicorn's ``WebSocketsSansIOProtocol``, whose internals change between
+versions: the ``uvicorn`` extra asks for 0.51 or later (0.49 and 0.50 fail its tests), CI tests
+the version pip gives it.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ try:
     from websockets.http11 import Request
 except ImportError as exc:  # pragma: no cover - the extra is not installed
     raise ImportError(
-        "sio.uvicorn needs uvicorn 0.35 or later and websockets: pip install 'sio[uvicorn]'"
+        "sio.uvicorn needs uvicorn 0.51 or later and websockets: pip install 'sio[uvicorn]'"
     ) from exc
 
 from sio._sio_core import HandshakeError, check_websocket_upgrade
@@ -183,9 +187,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.close_sent = True  # nothing more goes through this object
         self._taken_over = True
         self.connections.discard(self)
-        stop_keepalive = getattr(self, "stop_keepalive", None)  # (uvicorn 0.35 has no keepalive pings)
-        if stop_keepalive is not None:
-            stop_keepalive()
+        self.stop_keepalive()
         address, path = get_client_addr(self.scope), get_path_with_query_string(self.scope)
         self.logger.info('%s - "WebSocket %s" [accepted]', address, path)
         switch_to_websocket(
@@ -218,7 +220,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
                 self.logger.error("ASGI callable should return None, but returned '%s'.", result)
         if self._taken_over:
             return  # the transport is the fast WebSocket's now
-        if getattr(self, "close_timer", None) is None:  # (a closing handshake of its own under way)
+        if self.close_timer is None:
             self.transport.close()
 
 
