@@ -21,6 +21,7 @@ from sio.engine import server as engine_server
 from sio.errors import InvalidOption, SioError
 from sio.frontends import builtin
 from sio.frontends.asgi import ASGIApp
+from sio.frontends.asgi_http import AsgiHttp
 from sio.workers.supervisor import resolve_workers, supervise
 
 if TYPE_CHECKING:
@@ -38,7 +39,15 @@ class Servable(Protocol):
     def path(self) -> str: ...  # noqa: D102
 
     async def serve(  # noqa: D102
-        self, host: str, port: int, *, reuse_port: bool = False, router: Any = None, ssl: Any = None
+        self,
+        host: str,
+        port: int,
+        *,
+        reuse_port: bool = False,
+        router: Any = None,
+        ssl: Any = None,
+        other_asgi_app: Any = None,
+        root_path: str = "",
     ) -> Any: ...
     async def close(self) -> None: ...  # noqa: D102
 
@@ -68,19 +77,24 @@ async def serve_until_stopped(
     reuse_port: bool = False,
     on_ready: Callable[[Any], None] | None = None,
     ssl: SSLContext | None = None,
+    other_asgi_app: Any = None,
+    root_path: str = "",
 ) -> None:
     """Serve ``app`` on the running loop until SIGINT or SIGTERM, then close it gracefully.
 
-    (``await app.close()``: every socket gets ``server shutting down``.) ``on_ready`` gets the
-    listening asyncio server.
+    (``await app.close()``: an ``other_asgi_app`` shuts down, every socket gets ``server
+    shutting down``.) ``on_ready`` gets the listening asyncio server.
     """
+    options: dict[str, Any] = {}
+    if other_asgi_app is not None or root_path:
+        options = {"other_asgi_app": other_asgi_app, "root_path": root_path}
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     try:
         try:
-            listening = await app.serve(host, port, router=router, reuse_port=reuse_port, ssl=ssl)
+            listening = await app.serve(host, port, router=router, reuse_port=reuse_port, ssl=ssl, **options)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             if exc.errno == errno.EADDRINUSE:
@@ -111,7 +125,15 @@ def start_line(app: Any, host: str, port: int, ssl: SSLContext | None, workers: 
     return f"listening on {url} (Socket.IO at {app.path}, transports {transports}{processes}; Ctrl-C to stop)"
 
 
-def run(app: Servable, host: str, port: int, ssl: SSLContext | None = None) -> None:
+def run(
+    app: Servable,
+    host: str,
+    port: int,
+    ssl: SSLContext | None = None,
+    *,
+    other_asgi_app: Any = None,
+    root_path: str = "",
+) -> None:
     """Serve ``app`` forever on uvloop; returns after Ctrl-C or SIGTERM, once it is closed."""
     import uvloop
 
@@ -130,7 +152,11 @@ def run(app: Servable, host: str, port: int, ssl: SSLContext | None = None) -> N
         bound = sockets[0].getsockname()[1] if sockets else port  # --port 0: the port it got
         log.info("%s", start_line(app, host, bound, ssl))
 
-    uvloop.run(serve_until_stopped(app, host, port, on_ready=ready, ssl=ssl))
+    uvloop.run(
+        serve_until_stopped(
+            app, host, port, on_ready=ready, ssl=ssl, other_asgi_app=other_asgi_app, root_path=root_path
+        )
+    )
 
 
 class StandardFrontEnds:
@@ -146,14 +172,29 @@ class StandardFrontEnds:
         router: ConnectionRouter | None = None,
         reuse_port: bool = False,
         ssl: SSLContext | None = None,
+        other_asgi_app: Any = None,
+        root_path: str = "",
     ) -> asyncio.AbstractServer:
-        """Listen with the built-in front end on the running loop."""
+        """Listen with the built-in front end on the running loop (``other_asgi_app``: the other paths)."""
+        if root_path and other_asgi_app is None:
+            raise InvalidOption("root_path is the ASGI app's: it needs other_asgi_app")
+        asgi = None
+        if other_asgi_app is not None:
+            asgi = AsgiHttp(other_asgi_app, root_path, close_timeout=engine.close_timeout)
         return await builtin.serve(
-            engine, host, port, fallback=fallback, router=router, reuse_port=reuse_port, ssl=ssl
+            engine, host, port, fallback=fallback, router=router, reuse_port=reuse_port, ssl=ssl, asgi=asgi
         )
 
     def listen(
-        self, app: Servable, host: str, port: int, workers: int | str = 1, ssl: SSLContext | None = None
+        self,
+        app: Servable,
+        host: str,
+        port: int,
+        workers: int | str = 1,
+        ssl: SSLContext | None = None,
+        *,
+        other_asgi_app: Any = None,
+        root_path: str = "",
     ) -> None:
         """Serve ``app`` forever on uvloop (blocking); several ``workers`` get a supervisor."""
         if cli_import:
@@ -165,12 +206,14 @@ class StandardFrontEnds:
             )
             return
         count = resolve_workers(workers)
+        if root_path and other_asgi_app is None:
+            raise InvalidOption("root_path is the ASGI app's: it needs other_asgi_app")
         if count == 1:
-            run(app, host, port, ssl)
+            run(app, host, port, ssl, other_asgi_app=other_asgi_app, root_path=root_path)
         elif ssl is not None:
             raise InvalidOption(builtin.TLS_WITH_WORKERS)
         else:
-            supervise(app, host, port, count)
+            supervise(app, host, port, count, other_asgi_app=other_asgi_app, root_path=root_path)
 
     def asgi_app(
         self,

@@ -371,6 +371,8 @@ class Server:
         *,
         workers: int | str = 1,
         ssl: SSLContext | None = None,
+        other_asgi_app: ASGIApplication | None = None,
+        root_path: str = "",
     ) -> None:
         """Serve forever on uvloop with the built-in front end (blocking); Ctrl-C or SIGTERM stops it.
 
@@ -378,9 +380,14 @@ class Server:
         session reaches the worker holding it, and the workers form one cluster: over the
         local Unix-socket mesh, or over the adapter set here (Redis) when there is one.
         ``ssl`` (an ``ssl.SSLContext``): HTTPS and WSS, in one worker (a TLS connection cannot
-        move to another process).
+        move to another process). ``other_asgi_app`` (a FastAPI or Starlette app, any ASGI 3
+        app) answers the other paths on the same port, and ``root_path``: see :meth:`serve`;
+        each worker runs its lifespan. A failed startup raises
+        :class:`~sio.frontends.lifespan.LifespanFailed`.
         """
-        front_ends().listen(self, host, port, workers, ssl)
+        front_ends().listen(
+            self, host, port, workers, ssl, other_asgi_app=other_asgi_app, root_path=root_path
+        )
 
     async def serve(
         self,
@@ -390,15 +397,29 @@ class Server:
         reuse_port: bool = False,
         router: Any = None,
         ssl: SSLContext | None = None,
+        other_asgi_app: ASGIApplication | None = None,
+        root_path: str = "",
     ) -> asyncio.AbstractServer:
         """Start the built-in front end inside a running loop; return the asyncio server.
 
-        Paths other than the Socket.IO path are answered from ``static_files`` (or 404).
-        ``reuse_port``, ``router`` and ``ssl``: see :meth:`sio.engine.EngineServer.serve`.
+        Paths other than the Socket.IO path are answered from ``static_files``, then by
+        ``other_asgi_app`` when given (else 404): the app gets those HTTP requests as uvicorn
+        would give them (streamed bodies and responses, keep-alive, ``root_path`` as uvicorn's
+        ``--root-path``), and its lifespan runs: the startup before connections are accepted
+        (a failure raises :class:`~sio.frontends.lifespan.LifespanFailed`), the shutdown in
+        :meth:`close`. ``reuse_port``, ``router`` and ``ssl``: see
+        :meth:`sio.engine.EngineServer.serve`.
         """
         self._start()
         return await self.engine.serve(
-            host, port, fallback=self.static_files, router=router, reuse_port=reuse_port, ssl=ssl
+            host,
+            port,
+            fallback=self.static_files,
+            router=router,
+            reuse_port=reuse_port,
+            ssl=ssl,
+            other_asgi_app=other_asgi_app,
+            root_path=root_path,
         )
 
     def asgi_app(self, other_app: ASGIApplication | None = None) -> ASGIApplication:
@@ -406,7 +427,13 @@ class Server:
         return front_ends().asgi_app(self.engine, other_app, self.close, self._start)
 
     async def close(self) -> None:
-        """Disconnect every socket with ``server shutting down``, then close the engine."""
+        """Disconnect every socket with ``server shutting down``, then close the engine.
+
+        First the front end stops accepting connections and an ``other_asgi_app`` served beside
+        it shuts down (its requests in flight, then its lifespan shutdown, while the sockets are
+        still connected: the order under uvicorn with :meth:`asgi_app`).
+        """
+        await self.engine.stop_serving()
         for nsp in list(self._nsps.values()):
             for socket in list(nsp.sockets.values()):
                 socket._on_close(DisconnectReason.SERVER_SHUTTING_DOWN)

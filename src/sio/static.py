@@ -1,7 +1,8 @@
 """Serving a few static files beside the server (a chat page and its client bundle, say).
 
 ``static_files`` maps URL paths to files, or URL prefixes ending in ``/`` to
-directories; anything else gets a 404. Paths never escape the mapped directory.
+directories; anything else gets a 404, or goes to the ASGI app served beside them
+(``other_asgi_app``: static files first, then the app). Paths never escape the mapped directory.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ class StaticFiles:
                     return candidate
                 return None
         return None
+
+    def serves(self, method: str, url_path: str) -> bool:
+        """Whether this answers the request rather than an ASGI app beside it: a GET or HEAD of a
+        file it has (anything else goes to the app)."""
+        return method in ("GET", "HEAD") and self.resolve(url_path) is not None
 
     def __call__(self, exchange: HttpExchange) -> None:
         """Serve one request (the built-in front end's fallback)."""

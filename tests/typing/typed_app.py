@@ -62,3 +62,10 @@ async def api(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 app: ASGIApplication = io.asgi_app(api)
+
+
+async def beside() -> None:
+    """The other ASGI app on the built-in front end, on the same port."""
+    server = await io.serve("127.0.0.1", 3001, other_asgi_app=api, root_path="/api")
+    reveal_type(server)  # T: asyncio.events.AbstractServer
+    await io.close()

@@ -79,12 +79,23 @@ class FrontEnds(Protocol):
         router: Any = None,
         reuse_port: bool = False,
         ssl: SSLContext | None = None,
+        other_asgi_app: Any = None,
+        root_path: str = "",
     ) -> asyncio.AbstractServer:
-        """Listen with the built-in front end on the running loop (``router``: a worker's routing)."""
+        """Listen with the built-in front end on the running loop (``router``: a worker's routing;
+        ``other_asgi_app``: an ASGI app for the other paths, its lifespan run)."""
         ...
 
     def listen(
-        self, app: Any, host: str, port: int, workers: int | str = 1, ssl: SSLContext | None = None
+        self,
+        app: Any,
+        host: str,
+        port: int,
+        workers: int | str = 1,
+        ssl: SSLContext | None = None,
+        *,
+        other_asgi_app: Any = None,
+        root_path: str = "",
     ) -> None:
         """Serve ``app`` (an engine or a ``sio.Server``) forever (blocking), in ``workers`` processes."""
 
@@ -226,6 +237,9 @@ class EngineServer(EventEmitter):
         self.router: Any = None
         self._wheel: LoopTimerWheel | None = None
         self._servers: list[asyncio.AbstractServer] = []
+        # Run when the server stops, after it stopped accepting and before its sessions close
+        # (an ASGI app served beside it by the built-in front end shuts down there).
+        self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- public API --------------------------------------------------------------
@@ -255,15 +269,24 @@ class EngineServer(EventEmitter):
         router: Any = None,
         reuse_port: bool = False,
         ssl: SSLContext | None = None,
+        other_asgi_app: Any = None,
+        root_path: str = "",
     ) -> asyncio.AbstractServer:
         """Start the built-in HTTP/WebSocket front end on the running loop; return the server.
 
         ``reuse_port`` lets several processes listen on the port; ``router`` (a
         :class:`sio.workers.handoff.ConnectionRouter`) is what a worker of ``--workers`` routes with;
-        ``ssl`` (an ``ssl.SSLContext``) serves HTTPS and WSS.
+        ``ssl`` (an ``ssl.SSLContext``) serves HTTPS and WSS. ``other_asgi_app`` (FastAPI,
+        Starlette, any ASGI 3 app) answers the HTTP requests for other paths (after ``fallback``,
+        which must then have a ``serves(method, path)`` method), as uvicorn would serve it, under
+        ``root_path``; its lifespan startup runs before connections are accepted (a failure raises
+        :class:`sio.frontends.lifespan.LifespanFailed`), its shutdown in :meth:`close`.
         """
+        options: dict[str, Any] = {}
+        if other_asgi_app is not None or root_path:
+            options = {"other_asgi_app": other_asgi_app, "root_path": root_path}
         server = await front_ends().serve(
-            self, host, port, fallback, router=router, reuse_port=reuse_port, ssl=ssl
+            self, host, port, fallback, router=router, reuse_port=reuse_port, ssl=ssl, **options
         )
         self._servers.append(server)
         return server
@@ -275,17 +298,36 @@ class EngineServer(EventEmitter):
         *,
         workers: int | str = 1,
         ssl: SSLContext | None = None,
+        other_asgi_app: Any = None,
+        root_path: str = "",
     ) -> None:
         """Serve forever on uvloop (blocking), in ``workers`` processes ("auto": one per core);
-        ``ssl`` serves HTTPS and WSS (one worker)."""
-        front_ends().listen(self, host, port, workers, ssl)
+        ``ssl`` serves HTTPS and WSS (one worker); ``other_asgi_app`` and ``root_path``: see
+        :meth:`serve` (each worker runs the app's lifespan)."""
+        front_ends().listen(
+            self, host, port, workers, ssl, other_asgi_app=other_asgi_app, root_path=root_path
+        )
 
     def asgi_app(self, other_app: Any = None) -> Any:
         """This server as an ASGI 3 application; other paths go to ``other_app``."""
         return front_ends().asgi_app(self, other_app, None)
 
+    def at_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Await ``hook()`` once when the server stops (:meth:`stop_serving`): after it stopped
+        accepting connections, before its sessions close. A front end's ASGI app shuts down there."""
+        self._stop_hooks.append(hook)
+
+    async def stop_serving(self) -> None:
+        """Stop accepting connections and run the :meth:`at_stop` hooks; the sessions stay open."""
+        for server in self._servers:
+            server.close()
+        hooks, self._stop_hooks = self._stop_hooks, []
+        for hook in hooks:
+            await hook()
+
     async def close(self) -> None:
-        """Close every session (``forced close``) and stop the front ends."""
+        """Close every session (``forced close``) and stop the front ends (:meth:`stop_serving` first)."""
+        await self.stop_serving()
         for task in list(self._tasks):  # handshakes waiting for allow_request
             task.cancel()
         for socket in list(self.clients.values()):

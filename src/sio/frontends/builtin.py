@@ -54,6 +54,7 @@ from sio.engine.exchange import (
     WebSocketHandler,
 )
 from sio.errors import InvalidOption
+from sio.frontends.asgi_http import AsgiHttp, AsgiRequest
 from sio.frontends.permessage_deflate import Agreement, PerMessageDeflate, negotiate
 from sio.workers.routing import request_bytes
 
@@ -168,6 +169,7 @@ class HttpConnection(asyncio.Protocol):
         "_pipelined_moves",
         "_queue",
         "_resuming",
+        "_sink",
         "_timer",
         "_url",
         "_verifying",
@@ -210,9 +212,13 @@ class HttpConnection(asyncio.Protocol):
         self.secure = False  # the connection is TLS
         self._parser = httptools.HttpRequestParser(self)
         # Parsed requests awaiting their answer, in order. Only the first is being handled; the
-        # others wait (a list: short, see PARSE_SLICE).
-        self._queue: list[_Exchange] = []
-        self._held = b""  # input not parsed yet, because requests wait (reading is paused meanwhile)
+        # others wait (a list: short, see PARSE_SLICE). An ASGI app's request (AsgiHttpConnection)
+        # joins once its headers are parsed, and holds the head until its response is complete.
+        self._queue: list[_Exchange | AsgiRequest] = []
+        # Input not parsed yet, because requests wait, or because the ASGI app has not read the
+        # body it was given (reading is paused meanwhile).
+        self._held = b""
+        self._sink: AsgiRequest | None = None  # the ASGI request whose body is being parsed
         self._resuming = False  # a call to _resume is scheduled
         self._fed = 0  # requests parsed by the current _feed
         self._url = b""
@@ -267,9 +273,14 @@ class HttpConnection(asyncio.Protocol):
         start = 0
         self._fed = 0
         while start < size:
-            if not self._handing_over and (len(self._queue) > 1 or self._fed >= HTTP_READ_BUDGET):
+            if not self._handing_over and (
+                len(self._queue) > 1
+                or self._fed >= HTTP_READ_BUDGET
+                or (self._sink is not None and self._sink.full)
+            ):
                 # A request waits behind the one in progress (its answer resumes us), or this
-                # read had its share of the loop (resumed on the next turn).
+                # read had its share of the loop (resumed on the next turn), or the ASGI app has
+                # enough of the body to read (its next receive() resumes us).
                 self._held = data[start:]
                 self._update_reading()
                 if self._in_request:
@@ -406,10 +417,12 @@ class HttpConnection(asyncio.Protocol):
 
     # -- internals ------------------------------------------------------------------
 
-    def _handle(self, exchange: _Exchange) -> None:
-        """Give a request to whoever answers it: the engine, the fallback app, or a 404."""
+    def _handle(self, exchange: _Exchange | AsgiRequest) -> None:
+        """Give a request to whoever answers it: the engine, the ASGI app, the fallback, or a 404."""
         exchange.handled = True
-        if exchange.for_engine:
+        if isinstance(exchange, AsgiRequest):
+            exchange.start()
+        elif exchange.for_engine:
             self.engine.handle_request(exchange)
         elif self.fallback is not None:
             self.fallback(exchange)
@@ -727,6 +740,172 @@ class HttpConnection(asyncio.Protocol):
         self.transport = None
         exchange.detach()
         switch_to_websocket(transport, self.engine, exchange, accept, deflate, self._paused, rest)
+
+
+class AsgiHttpConnection(HttpConnection):
+    """An HTTP connection of a server with an ASGI app beside the engine (``other_asgi_app``).
+
+    A request whose path is not the engine's, and that the static files (the ``fallback``,
+    consulted first) do not serve, goes to the app as uvicorn would give it
+    (:class:`~sio.frontends.asgi_http.AsgiRequest`): decided once its headers are parsed, its
+    body streamed to the app as it is parsed (no size limit: ``max_http_buffer_size`` is the
+    engine's), with reading paused while the app has enough unread, and a body timeout per gap
+    between chunks. It waits its turn in the queue as any request and holds the head until its
+    response is complete. WebSocket upgrades are not the app's (a non-engine path gets 404).
+    """
+
+    __slots__ = ("_client_address", "_expect_continue", "_raw_headers", "_server_address", "_serves", "asgi")
+
+    def __init__(
+        self,
+        asgi: AsgiHttp,
+        engine: EngineServer,
+        fallback: Fallback | None = None,
+        router: ConnectionRouter | None = None,
+        initial: bytes = b"",
+        handshakes: int = 0,
+        moved: bool = False,
+        pipelined_moves: int = 0,
+    ) -> None:
+        super().__init__(engine, fallback, router, initial, handshakes, moved, pipelined_moves)
+        self.asgi = asgi
+        # Which requests the fallback (the static files) answers rather than the app.
+        self._serves: Callable[[str, str], bool] | None = getattr(fallback, "serves", None)
+        self._raw_headers: list[tuple[bytes, bytes]] = []  # as received, for the app's scope
+        self._expect_continue = False
+        self._server_address: tuple[str, int] | None = None
+        self._client_address: tuple[str, int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # noqa: D102
+        super().connection_made(transport)
+        self._server_address = _address(transport.get_extra_info("sockname"))
+        self._client_address = _address(transport.get_extra_info("peername"))
+
+    def on_message_begin(self) -> None:  # noqa: D102
+        super().on_message_begin()
+        self._raw_headers = []
+        self._expect_continue = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:  # noqa: D102
+        super().on_header(name, value)
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self._expect_continue = True
+        self._raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:  # noqa: D102
+        super().on_headers_complete()
+        parser = self._parser
+        if parser.should_upgrade():
+            return  # a WebSocket: the engine's, or refused (_upgrade)
+        try:
+            url = httptools.parse_url(self._url)
+        except httptools.HttpParserInvalidURLError:
+            raise _RequestRefused(400, "Bad Request") from None
+        raw_path = url.path or b"/"
+        path = raw_path.decode("latin-1")
+        if self.engine.handles_path(path):
+            return
+        method = parser.get_method().decode("latin-1")
+        if self._serves is not None and self._serves(method, path):
+            return
+        if self._handing_over and len(self._queue) >= HTTP_READ_BUDGET:
+            raise _RequestRefused(400, "Bad Request")  # pipelining without end while we move
+        version = parser.get_http_version()
+        client = self._client_address
+        secure = self.secure
+        proxies = self.engine.trusted_proxies
+        if proxies is not None:  # proxy_headers: as uvicorn's ProxyHeadersMiddleware
+            peer = self.remote_address
+            forwarded = proxies.client(peer, self._headers.get("x-forwarded-for"))
+            if forwarded != peer and forwarded is not None:
+                client = (forwarded, 0)
+            secure = proxies.secure(peer, self._headers.get("x-forwarded-proto"), secure)
+        request = AsgiRequest(
+            self.asgi,
+            self,
+            method=method,
+            target=self._url,
+            raw_path=raw_path,
+            query_string=url.query or b"",
+            version=version,
+            raw_headers=self._raw_headers,
+            headers=self._headers,
+            keep_alive=version != "1.0" and parser.should_keep_alive(),
+            expect_continue=self._expect_continue,
+            server=self._server_address,
+            client=client,
+            scheme="https" if secure else "http",
+        )
+        self._sink = request
+        self._arrived_moved = False
+        if self._expect_continue:
+            self._timer.cancel()  # no body before the 100 Continue: its timeout starts with it
+        self._queue.append(request)
+        if len(self._queue) == 1:  # nothing in progress: the app runs now (else it waits its turn)
+            self._handle(request)
+
+    def on_body(self, body: bytes) -> None:  # noqa: D102
+        sink = self._sink
+        if sink is None:
+            super().on_body(body)
+            return
+        sink.feed_body(body)
+        self._timer.arm(BODY_TIMEOUT)  # a timeout per gap between chunks, not for the whole body
+
+    def on_message_complete(self) -> None:  # noqa: D102
+        sink = self._sink
+        if sink is None:
+            super().on_message_complete()
+            return
+        self._sink = None
+        self._in_request = False
+        self._timer.cancel()
+        self._fed += 1
+        sink.end_body()
+        if not self._queue and not self._closing:
+            self._timer.arm(KEEP_ALIVE_TIMEOUT)  # answered before its body ended: idle from now
+
+    def resume_writing(self) -> None:  # noqa: D102
+        super().resume_writing()
+        if self._queue:
+            head = self._queue[0]
+            if isinstance(head, AsgiRequest):
+                head.resume_writing()
+
+    # -- what an AsgiRequest calls (sio.frontends.asgi_http.Carrier) ----------------------
+
+    @property
+    def writing_paused(self) -> bool:
+        """The transport's write buffer is over its high-water mark."""
+        return self._paused
+
+    def asgi_body_wanted(self) -> None:
+        """The app waits for more of the body: parse the input held back for it, read again."""
+        if self._closing:
+            return
+        if self._held:
+            held, self._held = self._held, b""
+            self._feed(held)
+        if self._in_request and not self._held and not self._closing and not self._timer.armed:
+            self._timer.arm(BODY_TIMEOUT)  # the rest of the body is the client's to send
+        self._update_reading()
+
+    def asgi_response_done(self) -> None:
+        """The app's response is complete: write its last bytes, handle what waited."""
+        self._flush_responses()
+
+    def asgi_abandon(self) -> None:
+        """The app's response cannot be completed (it failed after it started): close."""
+        if not self._closing:
+            self._close()
+
+
+def _address(address: Any) -> tuple[str, int] | None:
+    """A socket address as an ASGI scope's ``server`` / ``client`` (host, port), if it is IP."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        return str(address[0]), int(address[1])
+    return None
 
 
 def switch_to_websocket(
@@ -1148,30 +1327,56 @@ async def serve(
     router: ConnectionRouter | None = None,
     reuse_port: bool = False,
     ssl: SSLContext | None = None,
+    asgi: AsgiHttp | None = None,
 ) -> asyncio.AbstractServer:
     """Start listening on the running loop.
 
     ``router`` (with ``--workers``): requests for other workers' sessions move there, and
     connections moved here are served too; ``reuse_port``: several processes listen on the port;
     ``ssl``: serve HTTPS and WSS (not with a router: a TLS connection cannot move to another
-    process once its handshake is done).
+    process once its handshake is done); ``asgi``: an ASGI app answers the requests that are
+    neither the engine's nor the static files' (``fallback``, which must then say which it
+    serves: ``serves(method, path)``, as :class:`sio.static.StaticFiles`). The port is bound
+    first, the app's lifespan startup runs, and only then are connections accepted; its
+    shutdown runs when the engine stops (``EngineServer.at_stop``).
     """
     if ssl is not None and router is not None:
         raise InvalidOption(TLS_WITH_WORKERS)
+    if asgi is not None and fallback is not None and not callable(getattr(fallback, "serves", None)):
+        raise InvalidOption(
+            "with an ASGI app, the fallback must say which requests it answers (a serves(method, path) "
+            "method, as sio.static.StaticFiles has); the app answers the others"
+        )
     loop = asyncio.get_running_loop()
+
+    def connection(**moved: Any) -> HttpConnection:
+        if asgi is None:
+            return HttpConnection(engine, fallback, router, **moved)
+        return AsgiHttpConnection(asgi, engine, fallback, router, **moved)
+
     if router is not None:
         router.start(
-            lambda initial, handshakes, moves: HttpConnection(
-                engine, fallback, router, initial, handshakes, moved=True, pipelined_moves=moves
+            lambda initial, handshakes, moves: connection(
+                initial=initial, handshakes=handshakes, moved=True, pipelined_moves=moves
             ),
             max_frame=4 * engine.max_http_buffer_size + 4 * MAX_HEADER_BYTES + PARSE_SLICE,
         )
         engine.router = router
-    return await loop.create_server(
-        lambda: HttpConnection(engine, fallback, router),
+    server = await loop.create_server(
+        connection,
         host,
         port,
         backlog=engine.backlog,
         reuse_port=reuse_port or None,
         ssl=ssl,
+        start_serving=asgi is None,
     )
+    if asgi is not None:
+        try:
+            await asgi.startup()
+        except BaseException:
+            server.close()
+            raise
+        engine.at_stop(asgi.shutdown)
+        await server.start_serving()
+    return server

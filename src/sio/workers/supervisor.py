@@ -28,7 +28,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sio.errors import InvalidOption
 from sio.workers.routing import MAX_WORKERS
@@ -96,8 +96,11 @@ def _hold_port(host: str, port: int) -> tuple[socket.socket, int]:
 class Supervisor:
     """Runs ``count`` workers of ``app`` on ``host:port`` until told to stop (see the module)."""
 
-    def __init__(self, app: Servable, host: str, port: int, count: int) -> None:
+    def __init__(
+        self, app: Servable, host: str, port: int, count: int, serve_options: dict[str, Any] | None = None
+    ) -> None:
         self.app = app
+        self.serve_options = serve_options or {}  # more for app.serve in each worker (other_asgi_app, ...)
         self.host = host
         self.count = count
         self.holder, self.port = _hold_port(host, port)
@@ -190,7 +193,14 @@ class Supervisor:
                     sock.close()
                 os.close(self._status_r)
                 code = run_worker(
-                    self.app, index, self.count, self.host, self.port, self.directory, self._status_w
+                    self.app,
+                    index,
+                    self.count,
+                    self.host,
+                    self.port,
+                    self.directory,
+                    self._status_w,
+                    **self.serve_options,
                 )
             except BaseException:
                 traceback.print_exc()
@@ -229,6 +239,8 @@ class Supervisor:
                 self._announce()
             elif kind == "failed":
                 self.failure = f"cannot listen on {self.host}:{self.port}: {why}"
+            elif kind == "unstartable":  # e.g. the ASGI app's lifespan startup failed
+                self.failure = why
 
     def _announce(self) -> None:
         if (
@@ -306,8 +318,16 @@ def _ignore(signum: int, frame: object) -> None:
     """Signals only wake the supervisor's select (through the wakeup fd)."""
 
 
-def supervise(app: Servable, host: str, port: int, count: int) -> None:
-    """Serve ``app`` with ``count`` worker processes (blocking); SystemExit(1) when they cannot start."""
-    code = Supervisor(app, host, port, count).run()
+def supervise(
+    app: Servable, host: str, port: int, count: int, *, other_asgi_app: Any = None, root_path: str = ""
+) -> None:
+    """Serve ``app`` with ``count`` worker processes (blocking); SystemExit(1) when they cannot start.
+
+    ``other_asgi_app``: an ASGI app served beside it in every worker, each running its lifespan.
+    """
+    options: dict[str, Any] = {}
+    if other_asgi_app is not None:
+        options = {"other_asgi_app": other_asgi_app, "root_path": root_path}
+    code = Supervisor(app, host, port, count, options).run()
     if code:
         raise SystemExit(code)

@@ -48,14 +48,25 @@ def join_cluster(app: Servable, directory: Path) -> None:
 
 
 def run_worker(
-    app: Servable, index: int, count: int, host: str, port: int, directory: Path, status: int
+    app: Servable,
+    index: int,
+    count: int,
+    host: str,
+    port: int,
+    directory: Path,
+    status: int,
+    *,
+    other_asgi_app: Any = None,
+    root_path: str = "",
 ) -> int:
     """Serve until SIGTERM / SIGINT (then close gracefully); return the exit code.
 
-    ``status`` is the supervisor's pipe: ``ready <index>`` once listening, or ``failed <index> <why>``.
+    ``status`` is the supervisor's pipe: ``ready <index>`` once listening, or ``failed <index> <why>``
+    (``unstartable <index> <why>`` when ``other_asgi_app``'s lifespan startup failed).
     """
     import uvloop
 
+    from sio.frontends.lifespan import LifespanFailed
     from sio.runner import CannotListen, serve_until_stopped
 
     tag_logs(index)
@@ -69,9 +80,23 @@ def run_worker(
         log.debug("listening (pid %d)", os.getpid())
 
     try:
-        uvloop.run(serve_until_stopped(app, host, port, router=router, reuse_port=True, on_ready=ready))
+        uvloop.run(
+            serve_until_stopped(
+                app,
+                host,
+                port,
+                router=router,
+                reuse_port=True,
+                on_ready=ready,
+                other_asgi_app=other_asgi_app,
+                root_path=root_path,
+            )
+        )
     except CannotListen as exc:
         report(status, f"failed {index} {exc}")
+        return EXIT_CANNOT_SERVE
+    except LifespanFailed as exc:
+        report(status, f"unstartable {index} worker {index}: {exc}")
         return EXIT_CANNOT_SERVE
     return 0
 
