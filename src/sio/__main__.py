@@ -1,4 +1,4 @@
-"""Command line: ``python -m sio run module:attribute --host 127.0.0.1 --port 3000``."""
+"""Command line: ``python -m sio run module:attribute --host 127.0.0.1 --port 3000 [--asgi module:app]``."""
 
 from __future__ import annotations
 
@@ -44,6 +44,17 @@ def main(argv: list[str] | None = None) -> None:
         default="1",
         help='worker processes serving the port, or "auto" for one per core (default: 1)',
     )
+    run.add_argument(
+        "--asgi",
+        metavar="module:attribute",
+        help="an ASGI app (FastAPI, Starlette) to serve on the same port for the other paths, "
+        "as uvicorn would, its lifespan run in each worker, e.g. app:api",
+    )
+    run.add_argument(
+        "--root-path",
+        default="",
+        help="the --asgi app's root path, as uvicorn's --root-path (the prefix a proxy strips)",
+    )
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.add_argument("--ssl-certfile", help="serve HTTPS and WSS with this certificate (PEM; uvicorn's flag)")
     run.add_argument("--ssl-keyfile", help="its private key (PEM), unless the certificate file has it")
@@ -65,14 +76,23 @@ def main(argv: list[str] | None = None) -> None:
     from sio import runner  # after logging is set up: importing sio installs the front ends
     from sio.engine.proxy import TrustedProxies
     from sio.errors import InvalidOption
+    from sio.frontends.lifespan import LifespanFailed
 
     runner.cli_import.append(args.target)  # a top-level io.listen() in the app is not ours to run
     try:
         server = load(args.target)
+        asgi_app = load(args.asgi) if args.asgi else None
     finally:
         runner.cli_import.clear()
     if not hasattr(server, "listen"):
         raise SystemExit(f"{args.target} is a {type(server).__name__}, not a sio.Server or EngineServer")
+    if asgi_app is not None and not callable(asgi_app):
+        raise SystemExit(f"{args.asgi} is a {type(asgi_app).__name__}, not an ASGI application")
+    if args.root_path and asgi_app is None:
+        raise SystemExit("--root-path is the --asgi app's: it needs --asgi")
+    asgi_options: dict[str, Any] = {}
+    if asgi_app is not None:
+        asgi_options = {"other_asgi_app": asgi_app, "root_path": args.root_path}
     workers = args.workers if args.workers == "auto" else _positive(args.workers)
     context = _ssl_context(args.ssl_certfile, args.ssl_keyfile, args.ssl_keyfile_password)
     if args.proxy_headers:
@@ -80,10 +100,11 @@ def main(argv: list[str] | None = None) -> None:
             getattr(server, "engine", server).trusted_proxies = TrustedProxies(args.forwarded_allow_ips)
         except InvalidOption as exc:
             raise SystemExit(f"--forwarded-allow-ips: {exc}") from None
-    logging.getLogger("sio").info("serving %s", args.target)
+    logging.getLogger("sio").info("serving %s", args.target + (f" with {args.asgi}" if args.asgi else ""))
     try:
-        server.listen(args.port, args.host, workers=workers, ssl=context)  # logs "listening on http(s)://..."
-    except runner.CannotListen as exc:
+        # Logs "listening on http(s)://..." once it listens.
+        server.listen(args.port, args.host, workers=workers, ssl=context, **asgi_options)
+    except (runner.CannotListen, LifespanFailed) as exc:
         raise SystemExit(str(exc)) from None
 
 
