@@ -898,3 +898,70 @@ async def test_headers_that_would_split_the_response_are_refused(served) -> None
 
     status, headers, _ = await _raw_app_response(served, app)
     assert status == 500 and "set-cookie" not in headers
+
+
+# -- with --workers' routing: the app's requests are answered where they arrive --------------------
+
+
+def _who(index: int) -> Any:
+    """A bare ASGI app answering which worker it runs in, with the body it read."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            raise RuntimeError("unsupported")
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        data = json.dumps({"worker": index, "body": body.decode()}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+    return app
+
+
+async def test_with_workers_the_apps_requests_stay_or_move_along_in_order(tmp_path: Path) -> None:
+    from sio.engine import EngineServer
+    from sio.workers.handoff import ConnectionRouter
+    from sio.workers.routing import worker_prefix
+
+    engines: list[EngineServer] = []
+    routers: list[ConnectionRouter] = []
+    ports: list[int] = []
+    for index in range(2):
+        engine = EngineServer()
+        engine.sid_prefix = worker_prefix(index, 2)
+        router = ConnectionRouter(tmp_path, index, 2)
+        server = await engine.serve("127.0.0.1", 0, router=router, other_asgi_app=_who(index))
+        engines.append(engine)
+        routers.append(router)
+        ports.append(server.sockets[0].getsockname()[1])
+    try:
+        raw = await Raw.connect(ports[1])
+        raw.send(get("/engine.io/?EIO=4&transport=polling"))
+        theirs = json.loads((await raw.response())[2][1:])["sid"]
+        raw.close()
+        assert theirs.startswith(worker_prefix(1, 2))
+
+        def poll_post(body: bytes) -> bytes:
+            target = f"/engine.io/?EIO=4&transport=polling&sid={theirs}"
+            head = f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+            return head.encode() + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+        app_post = b"POST /who HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+        raw = await Raw.connect(ports[0])
+        # The app's request first: answered here, never moved; then the other worker's session's
+        # request moves the connection, and the app's request behind it goes along, as bytes.
+        raw.send(get("/who") + poll_post(b"4first") + app_post)
+        assert json.loads((await raw.response())[2]) == {"worker": 0, "body": ""}
+        assert (await raw.response())[2] == b"ok"
+        assert json.loads((await raw.response())[2]) == {"worker": 1, "body": "hello"}
+        assert (routers[0].handed_over, routers[1].adopted) == (1, 1)
+        raw.close()
+    finally:
+        for engine, router in zip(engines, routers, strict=True):
+            await engine.close()
+            await router.close()
