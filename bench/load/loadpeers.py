@@ -112,7 +112,21 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "psio-aiohttp", "python-socketio (aiohttp + uvloop)", _python("psio_server.py", "aiohttp")
         ),
-        ServerSpec("sio-asgi", "sio ASGI in Starlette (uvicorn + uvloop)", _python("sio_server.py", "asgi")),
+        ServerSpec(
+            "sio-asgi",
+            "sio ASGI in Starlette (uvicorn + uvloop, uvicorn's websockets-sansio)",
+            _python("sio_server.py", "asgi"),
+        ),
+        ServerSpec(
+            "sio-fastapi",
+            "sio in FastAPI (uvicorn + uvloop, --ws sio.uvicorn:WebSocketProtocol)",
+            _python("sio_server.py", "fastapi-uvicorn"),
+        ),
+        ServerSpec(
+            "sio-fastapi-builtin",
+            "sio + FastAPI on sio's built-in front end (other_asgi_app)",
+            _python("sio_server.py", "fastapi-builtin"),
+        ),
         ServerSpec(
             "sio-w2",
             "sio --workers 2 (built-in front end)",

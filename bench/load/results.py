@@ -220,6 +220,33 @@ def check_targets(tables: dict[str, Table]) -> list[TargetCheck]:
     add_cost_ratio(
         "cluster (sharded): ≤ ½ Node's CPU per delivery", "cluster-sharded", "servers_us_per_delivery", 2.0
     )
+
+    def add_cost_at_most(target: str, scenario: str, server: str, ref: str, key: str, factor: float) -> None:
+        mine, theirs = stat(scenario, server, key), stat(scenario, ref, key)
+        if mine is None or theirs is None or theirs.median <= 0:
+            checks.append(TargetCheck(target, "not measured", None))
+            return
+        times = mine.median / theirs.median
+        measured = f"{mine.median:.2f} vs {theirs.median:.2f} ({times:.2f}{X})"
+        checks.append(TargetCheck(target, measured, times <= factor))
+
+    # Issue 17: sio inside FastAPI at most Node's cost per operation, and within 1.5x of sio built-in.
+    for server, where in (
+        ("sio-fastapi", "uvicorn + sio's protocol"),
+        ("sio-fastapi-builtin", "sio's front end"),
+    ):
+        for scenario, key, what in (
+            ("echo", "server_us_per_ack", "µs per ack"),
+            ("broadcast", "server_us_per_delivery", "µs per delivery"),
+            ("storm", "ws_server_us_per_conn", "µs per WebSocket handshake"),
+            ("idle", "rss_kib_per_conn", "RSS KiB per connection"),
+        ):
+            add_cost_at_most(
+                f"FastAPI ({where}) {scenario}: ≤ Node's {what}", scenario, server, "node", key, 1.0
+            )
+            add_cost_at_most(
+                f"FastAPI ({where}) {scenario}: ≤ 1.5{X} sio built-in", scenario, server, "sio", key, 1.5
+            )
     add_ratio(
         f"ASGI echo: ≥ 2{X} python-socketio (same uvicorn)",
         "asgi-echo",

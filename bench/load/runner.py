@@ -83,6 +83,9 @@ ALL_SERVERS = (
     "node",
     "psio-uvicorn",
     "psio-aiohttp",
+    "sio-asgi",
+    "sio-fastapi",
+    "sio-fastapi-builtin",
     *(("sio-before",) if "sio-before" in SERVERS else ()),
 )
 

@@ -1,7 +1,10 @@
 """sio with the load benchmark's handlers, on its built-in front end or as ASGI under uvicorn.
 
-Usage: ``python sio_server.py builtin|builtin-wN|asgi PORT PING_INTERVAL [PING_TIMEOUT]`` (``src/`` on
-PYTHONPATH); ``builtin-w2`` is the built-in front end with ``workers=2``.
+Usage: ``python sio_server.py builtin|builtin-wN|asgi|fastapi-uvicorn|fastapi-builtin PORT PING_INTERVAL
+[PING_TIMEOUT]`` (``src/`` on PYTHONPATH); ``builtin-w2`` is the built-in front end with ``workers=2``;
+``asgi`` sio beside Starlette under uvicorn with uvicorn's websockets-sansio protocol;
+``fastapi-uvicorn`` sio beside FastAPI under uvicorn with sio's protocol (sio.uvicorn);
+``fastapi-builtin`` sio and FastAPI on sio's built-in front end (``other_asgi_app``).
 
 Handlers (the same in every peer server): ``echo`` acks its argument back, ``bcast``
 emits ``msg`` with its argument to every client. Only sio's public API is used.
@@ -82,6 +85,19 @@ def build(ping_interval: float, ping_timeout: float = 20.0) -> sio.Server:
     return io
 
 
+def _fastapi() -> Any:
+    """A FastAPI app for sio to sit beside (one route: the benchmark drives Socket.IO only)."""
+    from fastapi import FastAPI
+
+    api = FastAPI()
+
+    @api.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return api
+
+
 def main() -> None:
     front, port, ping_interval = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     ping_timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 20.0
@@ -99,8 +115,32 @@ def main() -> None:
 
         app = io.asgi_app(Starlette())  # sio beside a Starlette app, as a user mounts it
         uvicorn.run(
-            app, host=HOST, port=port, loop="uvloop", http="httptools", log_level="warning", access_log=False
+            app,
+            host=HOST,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            ws="websockets-sansio",
+            log_level="warning",
+            access_log=False,
         )
+    elif front == "fastapi-uvicorn":
+        import uvicorn
+
+        from sio.uvicorn import WebSocketProtocol
+
+        uvicorn.run(
+            io.asgi_app(_fastapi()),
+            host=HOST,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            ws=WebSocketProtocol,
+            log_level="warning",
+            access_log=False,
+        )
+    elif front == "fastapi-builtin":
+        io.listen(port, HOST, other_asgi_app=_fastapi())
     else:
         raise SystemExit(f"unknown front end {front!r}")
 
