@@ -713,8 +713,9 @@ async def test_pipelined_requests_are_answered_in_order_across_the_app_and_the_e
     raw.close()
 
 
-async def test_a_websocket_upgrade_for_another_path_is_still_refused(served) -> None:
-    """FastAPI WebSocket routes are not served by the built-in front end (yet): 404, as before."""
+async def test_a_websocket_upgrade_for_a_path_the_app_has_no_route_for_is_its_403(served) -> None:
+    """WebSocket requests for other paths are the app's (test_asgi_builtin_websocket.py): with no such
+    route FastAPI closes before accepting, which is a 403, as under uvicorn."""
     _, port = await served(routes_app())
     raw = await Raw.connect(port)
     raw.send(
@@ -727,7 +728,7 @@ async def test_a_websocket_upgrade_for_another_path_is_still_refused(served) -> 
         )
     )
     status, _, _ = await raw.response()
-    assert status == 404
+    assert status == 403
     raw.close()
 
 

@@ -213,76 +213,16 @@ async def test_uvicorn_cli_with_the_protocol_by_name(node_peers) -> None:
     assert any("lifespan shutdown" in line for line in process.lines)
 
 
-def recording_app(scopes: list[dict[str, Any]], closes: asyncio.Queue[dict[str, Any]]) -> Any:
-    """A plain ASGI app: ``/accept`` records its scope and accepts (the offered second subprotocol),
-    echoes, and reports the client's close; ``/deny`` answers 451 with a body; ``/fail`` raises."""
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            return
-        assert scope["type"] == "websocket"
-        assert (await receive())["type"] == "websocket.connect"
-        if scope["path"].endswith("/fail"):
-            raise RuntimeError("this app fails before it answers")
-        if scope["path"].endswith("/deny"):
-            await send({"type": "websocket.http.response.start", "status": 451, "headers": []})
-            await send({"type": "websocket.http.response.body", "body": b"not here"})
-            return
-        scopes.append({k: v for k, v in scope.items() if k not in ("extensions", "state")})
-        await send({"type": "websocket.accept", "subprotocol": scope["subprotocols"][-1]})
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                closes.put_nowait(message)
-                return
-            await send({"type": "websocket.send", "text": message.get("text"), "bytes": message.get("bytes")})
-
-    return app
-
-
 async def test_other_websockets_get_exactly_uvicorns_asgi() -> None:
     """Not sio's: the scope, the subprotocol, the echo, the close code, a denial, a failure — the same
     as under uvicorn's own websockets-sansio protocol."""
-    seen: dict[str, tuple[list[dict[str, Any]], list[Any]]] = {}
+    seen = {}
     for name, ws in (("uvicorn", "websockets-sansio"), ("sio", WebSocketProtocol)):
         scopes: list[dict[str, Any]] = []
         closes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        outcomes: list[Any] = []
-        async with uvicorn_server(recording_app(scopes, closes), ws, root_path="/base") as port:
-            target = f"ws://127.0.0.1:{port}/a%20b/accept?x=1&y=%2F"
-            async with websockets.connect(
-                target,
-                subprotocols=["chat", "superchat"],
-                additional_headers=[("X-Twice", "1"), ("X-Twice", "2")],
-            ) as client:
-                outcomes.append(client.subprotocol)
-                await client.send("text")
-                outcomes.append(await bounded(client.recv()))
-                await client.send(b"\x00bytes")
-                outcomes.append(await bounded(client.recv()))
-                await client.close(4001, "bye")
-            close = await bounded(closes.get())
-            outcomes.append((close["code"], close.get("reason")))
-            for path in ("/deny", "/fail"):
-                with pytest.raises(InvalidStatus) as refused:
-                    async with websockets.connect(f"ws://127.0.0.1:{port}{path}"):
-                        pass
-                response = refused.value.response
-                outcomes.append((response.status_code, response.body))
-        for scope in scopes:  # the ports differ between the two servers
-            scope["server"] = (scope["server"][0], "port")
-            scope["client"] = (scope["client"][0], "port")
-            scope["headers"] = [
-                (k, v) for k, v in scope["headers"] if k not in (b"host", b"sec-websocket-key")
-            ]
-        seen[name] = (scopes, outcomes)
+        app = uvicorn_app.recording_websocket_app(scopes, closes)
+        async with uvicorn_server(app, ws, root_path="/base") as port:
+            outcomes = await uvicorn_app.drive_recording_app(port, closes)
+        seen[name] = (uvicorn_app.comparable(scopes), outcomes)
     assert seen["sio"] == seen["uvicorn"]
-    scopes, outcomes = seen["sio"]
-    assert scopes[0]["path"] == "/base/a b/accept"
-    assert scopes[0]["raw_path"] == b"/base/a%20b/accept"
-    assert scopes[0]["query_string"] == b"x=1&y=%2F"
-    assert scopes[0]["subprotocols"] == ["chat", "superchat"]
-    assert [v for k, v in scopes[0]["headers"] if k == b"x-twice"] == [b"1", b"2"]
-    assert outcomes[:4] == ["superchat", "text", b"\x00bytes", (4001, "bye")]
-    assert outcomes[4] == (451, b"not here")
-    assert outcomes[5][0] == 500
+    uvicorn_app.check_recorded(*seen["sio"])

@@ -22,10 +22,13 @@ import re
 import time
 from collections.abc import Mapping
 from email.utils import formatdate
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 from sio.frontends.lifespan import Lifespan
+
+if TYPE_CHECKING:
+    from sio.frontends.asgi_websocket import AsgiWebSocket
 
 log = logging.getLogger("sio.asgi")
 
@@ -121,6 +124,7 @@ class AsgiHttp:
         self.lifespan = Lifespan(app)
         self.close_timeout = close_timeout  # how long shutdown waits for the requests in flight
         self.in_flight: dict[AsgiRequest, asyncio.Task[None]] = {}
+        self.websockets: set[AsgiWebSocket] = set()  # the app's WebSockets (sio.frontends.asgi_websocket)
         self.stopping = False
 
     @property
@@ -132,16 +136,26 @@ class AsgiHttp:
         """Run the app's lifespan startup (:class:`~sio.frontends.lifespan.LifespanFailed` if it fails)."""
         await self.lifespan.startup()
 
+    def run_websocket(self, websocket: AsgiWebSocket) -> None:
+        """Run the app for one of its WebSockets (closed with 1012 at shutdown, as uvicorn does)."""
+        if self.stopping:
+            websocket.shutdown()
+        self.websockets.add(websocket)
+        websocket.run(self.app).add_done_callback(lambda _: self.websockets.discard(websocket))
+
     async def shutdown(self) -> None:
         """Let the requests in flight finish (their connections close after them), then the lifespan's.
 
         A request still running after ``close_timeout`` is cancelled. Requests that arrive
-        meanwhile get 503.
+        meanwhile get 503. The app's WebSockets are closed with 1012 (service restart) and their
+        handlers given the same time to end.
         """
         self.stopping = True
         for request in self.in_flight:
             request.keep_alive = False
-        tasks = list(self.in_flight.values())
+        for websocket in list(self.websockets):
+            websocket.shutdown()
+        tasks = [*self.in_flight.values(), *(w.task for w in self.websockets if w.task is not None)]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=self.close_timeout)
             for task in pending:

@@ -54,7 +54,8 @@ from sio.engine.exchange import (
     WebSocketHandler,
 )
 from sio.errors import InvalidOption
-from sio.frontends.asgi_http import AsgiHttp, AsgiRequest
+from sio.frontends.asgi_http import AsgiHttp, AsgiRequest, decode_path
+from sio.frontends.asgi_websocket import AsgiWebSocket
 from sio.frontends.permessage_deflate import Agreement, PerMessageDeflate, negotiate
 from sio.workers.routing import request_bytes
 
@@ -610,8 +611,16 @@ class HttpConnection(asyncio.Protocol):
         elif not self._timer.armed:
             self._timer.arm(KEEP_ALIVE_TIMEOUT)
 
-    def _fail(self, status: int, message: str | bytes, content_type: str = "text/plain") -> None:
-        """Answer a request we cannot parse or accept, then close the connection.
+    def _fail(
+        self,
+        status: int,
+        message: str | bytes,
+        content_type: str = "text/plain",
+        headers: Headers | None = None,
+    ) -> None:
+        """Answer a request we cannot parse or accept (or refused), then close the connection.
+
+        ``headers`` replace the ``Content-Type`` one (an ASGI app's refusal of a WebSocket).
 
         The close is a lingering one: our side is shut down at once, but what the client
         is still sending is read and dropped for a moment, because closing a socket with
@@ -628,7 +637,8 @@ class HttpConnection(asyncio.Protocol):
             self._close()
             return
         body = message.encode() if isinstance(message, str) else message
-        transport.write(_render(status, [("Content-Type", content_type)], body, keep_alive=False))
+        lines = headers if headers is not None else [("Content-Type", content_type)]
+        transport.write(_render(status, lines, body, keep_alive=False))
         self._closing = True
         self._lingering = True
         self._timer.arm(LINGER_TIMEOUT)
@@ -751,10 +761,19 @@ class AsgiHttpConnection(HttpConnection):
     body streamed to the app as it is parsed (no size limit: ``max_http_buffer_size`` is the
     engine's), with reading paused while the app has enough unread, and a body timeout per gap
     between chunks. It waits its turn in the queue as any request and holds the head until its
-    response is complete. WebSocket upgrades are not the app's (a non-engine path gets 404).
+    response is complete. A WebSocket upgrade for a path that is not the engine's is the app's too
+    (:class:`~sio.frontends.asgi_websocket.AsgiWebSocket`: uvicorn's ASGI messages over sio's framing).
     """
 
-    __slots__ = ("_client_address", "_expect_continue", "_raw_headers", "_server_address", "_serves", "asgi")
+    __slots__ = (
+        "_client_address",
+        "_expect_continue",
+        "_raw_headers",
+        "_server_address",
+        "_serves",
+        "_websocket",
+        "asgi",
+    )
 
     def __init__(
         self,
@@ -775,6 +794,7 @@ class AsgiHttpConnection(HttpConnection):
         self._expect_continue = False
         self._server_address: tuple[str, int] | None = None
         self._client_address: tuple[str, int] | None = None
+        self._websocket: AsgiWebSocket | None = None  # the app's WebSocket while it decides on it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # noqa: D102
         super().connection_made(transport)
@@ -812,15 +832,7 @@ class AsgiHttpConnection(HttpConnection):
         if self._handing_over and len(self._queue) >= HTTP_READ_BUDGET:
             raise _RequestRefused(400, "Bad Request")  # pipelining without end while we move
         version = parser.get_http_version()
-        client = self._client_address
-        secure = self.secure
-        proxies = self.engine.trusted_proxies
-        if proxies is not None:  # proxy_headers: as uvicorn's ProxyHeadersMiddleware
-            peer = self.remote_address
-            forwarded = proxies.client(peer, self._headers.get("x-forwarded-for"))
-            if forwarded != peer and forwarded is not None:
-                client = (forwarded, 0)
-            secure = proxies.secure(peer, self._headers.get("x-forwarded-proto"), secure)
+        client, secure = self._client_and_security()
         request = AsgiRequest(
             self.asgi,
             self,
@@ -844,6 +856,110 @@ class AsgiHttpConnection(HttpConnection):
         self._queue.append(request)
         if len(self._queue) == 1:  # nothing in progress: the app runs now (else it waits its turn)
             self._handle(request)
+
+    def _client_and_security(self) -> tuple[tuple[str, int] | None, bool]:
+        """The scope's ``client`` and whether the request is secure: with ``proxy_headers``, as
+        uvicorn's ProxyHeadersMiddleware reads a trusted proxy's X-Forwarded-For / -Proto."""
+        client = self._client_address
+        secure = self.secure
+        proxies = self.engine.trusted_proxies
+        if proxies is not None:
+            peer = self.remote_address
+            forwarded = proxies.client(peer, self._headers.get("x-forwarded-for"))
+            if forwarded != peer and forwarded is not None:
+                client = (forwarded, 0)
+            secure = proxies.secure(peer, self._headers.get("x-forwarded-proto"), secure)
+        return client, secure
+
+    def _upgrade(self, rest: bytes) -> None:
+        """A WebSocket request: the engine's path as always, any other the app's (uvicorn's ASGI)."""
+        try:
+            url = httptools.parse_url(self._url)
+        except httptools.HttpParserInvalidURLError:
+            self._fail(400, "Bad Request")
+            return
+        raw_path = url.path or b"/"
+        if self._queue or self.engine.handles_path(raw_path.decode("latin-1")):
+            super()._upgrade(rest)
+            return
+        self._timer.cancel()
+        method = self._parser.get_method().decode("latin-1")
+        options = self.engine.per_message_deflate
+        try:
+            accept = check_websocket_upgrade(method, self._headers)
+            offer = self._headers.get("sec-websocket-extensions")
+            deflate = None if options is None else negotiate(offer, options)
+        except HandshakeError as exc:
+            self._fail(exc.status, str(exc))
+            return
+        client, secure = self._client_and_security()
+        asgi = self.asgi
+        scope: dict[str, Any] = {
+            "type": "websocket",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": self._parser.get_http_version(),
+            "scheme": "wss" if secure else "ws",
+            "server": self._server_address,
+            "client": client,
+            "root_path": asgi.root_path,
+            "path": asgi.root_path + decode_path(raw_path),
+            "raw_path": asgi.raw_root_path + raw_path,
+            "query_string": url.query or b"",
+            "headers": self._raw_headers,
+            "subprotocols": [
+                token.strip()
+                for name, value in self._raw_headers
+                if name == b"sec-websocket-protocol"
+                for token in value.decode("latin-1").split(",")
+            ],
+            "state": asgi.state.copy(),
+            "extensions": {"websocket.http.response": {}},
+        }
+        assert self.transport is not None
+        self.transport.pause_reading()  # nothing is read until the app answers the handshake
+        self._verifying = True
+
+        def accept_websocket(headers: bytes, handler: AsgiWebSocket) -> WebSocketConnection | None:
+            transport = self.transport
+            self._websocket = None
+            self._verifying = False
+            if self._closing or transport is None:
+                return None  # the client left while the app decided
+            transport.resume_reading()
+            self._closing = True  # this protocol object is done (as in _finish_upgrade)
+            self._parser = None  # type: ignore[assignment]
+            self._timer = None  # type: ignore[assignment]
+            self.transport = None
+            return switch_to_websocket(
+                transport,
+                self.engine,
+                None,  # (no exchange: attach hands the connection to the app)
+                accept,
+                deflate,
+                self._paused,
+                rest,
+                extra_headers=headers,
+                attach=lambda websocket: handler,
+            )
+
+        def respond(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+            self._websocket = None
+            self._verifying = False
+            lines = [
+                (bytes(name).decode("latin-1"), bytes(value).decode("latin-1")) for name, value in headers
+            ]
+            if not any(name.lower() == "content-type" for name, _ in lines):
+                lines.append(("Content-Type", "text/plain; charset=utf-8"))
+            self._fail(status, body, headers=lines)
+
+        websocket = self._websocket = AsgiWebSocket(scope, accept_websocket, respond)
+        asgi.run_websocket(websocket)
+
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: D102
+        super().connection_lost(exc)
+        websocket, self._websocket = self._websocket, None
+        if websocket is not None:
+            websocket.lost()
 
     def on_body(self, body: bytes) -> None:  # noqa: D102
         sink = self._sink
@@ -911,7 +1027,7 @@ def _address(address: Any) -> tuple[str, int] | None:
 def switch_to_websocket(
     transport: asyncio.Transport,
     engine: EngineServer,
-    exchange: HttpExchange,
+    exchange: HttpExchange | None,
     accept: str,
     deflate: Agreement | None,
     paused: bool = False,
@@ -919,6 +1035,7 @@ def switch_to_websocket(
     *,
     extra_headers: bytes = b"",
     connection_class: Callable[..., WebSocketConnection] | None = None,
+    attach: Callable[[WebSocketConnection], WebSocketHandler | None] | None = None,
 ) -> WebSocketConnection:
     """Answer an accepted upgrade with 101 and hand ``transport`` to the engine as a WebSocket.
 
@@ -926,7 +1043,8 @@ def switch_to_websocket(
     (None: not negotiated), ``paused`` whether the transport's write buffer is over its mark,
     ``rest`` what the client sent after its request, ``extra_headers`` more lines of the 101
     (each ending in CRLF), ``connection_class`` what to make of it (called as
-    ``WebSocketConnection``). The same path for the built-in front end and sio's uvicorn protocol.
+    ``WebSocketConnection``), ``attach`` who handles its messages (default: the engine accepts
+    ``exchange``). The same path for the built-in front end and sio's uvicorn protocol.
     """
     response = (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -941,7 +1059,11 @@ def switch_to_websocket(
     websocket = (connection_class or WebSocketConnection)(transport, engine, paused, codec)
     # From now on the transport talks to the WebSocket: reads, back-pressure, connection loss.
     transport.set_protocol(websocket)
-    websocket.start(response, lambda: engine.accept_websocket(exchange, websocket), rest)
+    if attach is None:
+        assert exchange is not None
+        websocket.start(response, lambda: engine.accept_websocket(exchange, websocket), rest)
+    else:
+        websocket.start(response, lambda: attach(websocket), rest)
     return websocket
 
 
@@ -1020,12 +1142,14 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         "_deflate",
         "_engine",
         "_failure",
+        "_held_reading",
         "_out",
         "_out_bytes",
         "_parser",
         "_paused",
         "_reading",
         "_transport",
+        "close_frame",
         "handler",
     )
 
@@ -1050,6 +1174,9 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         self._close_timer: Timer | None = None  # made when a close starts
         self._backlog: list[tuple[int, Any]] | None = None  # parsed messages over the budget
         self._failure: WebSocketError | None = None  # what broke the input, after the backlog
+        self._held_reading = False  # the handler holds reading back (its messages wait: hold_reading)
+        # The close frame's (code, reason): the peer's when it closed first, else ours.
+        self.close_frame: tuple[int, str] | None = None
         self.handler: WebSocketHandler | None = None
         if paused:
             self.pause_writing()
@@ -1174,6 +1301,8 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         """
         if self._closed:
             return
+        if self.close_frame is None:
+            self.close_frame = (code, reason)
         self.flush_writes()  # what was sent before the close goes first
         self._closed = True
         self._release_deflate()
@@ -1231,7 +1360,7 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
         if backlog is None or self._closed:
             return
         self._handle_slice(backlog)
-        if self._backlog is None and not self._paused and not self._closed:
+        if self._backlog is None and not self._paused and not self._closed and not self._held_reading:
             self._transport.resume_reading()
 
     def _end_read(self) -> None:
@@ -1269,6 +1398,7 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
             elif opcode == OP_PING:
                 self._write_frame(encode_frame(OP_PONG, payload))
             elif opcode == OP_CLOSE:
+                self.close_frame = payload
                 code = payload[0]
                 self.close(1000 if code == 1005 else code)
                 handler.on_close(False)
@@ -1296,11 +1426,22 @@ class WebSocketConnection(WebSocketChannel, asyncio.Protocol):
     def resume_writing(self) -> None:
         """Back-pressure is over: read again, and let the engine flush what waited."""
         self._paused = False
-        if not self._closed and self._backlog is None:
+        if not self._closed and self._backlog is None and not self._held_reading:
             with contextlib.suppress(Exception):
                 self._transport.resume_reading()
         if self.handler is not None:
             self.handler.on_drain()
+
+    def hold_reading(self, held: bool) -> None:
+        """Stop reading (``held``) while the handler's messages wait for its consumer, or read again."""
+        if held == self._held_reading or self._closed:
+            return
+        self._held_reading = held
+        with contextlib.suppress(Exception):
+            if held:
+                self._transport.pause_reading()
+            elif not self._paused and self._backlog is None:
+                self._transport.resume_reading()
 
     def _release_deflate(self) -> None:
         """Free the compressor and inflater at once: nothing is compressed or inflated after a close."""
