@@ -163,8 +163,10 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
 
     def send_500_response(self) -> None:
-        """The app failed before answering: websockets writes the 500, as in uvicorn."""
-        self._deferred = None
+        """The app failed before answering, or uvicorn stops: websockets writes the 500, as in uvicorn."""
+        if self._deferred is not None:
+            self._deferred = None
+            self.disconnected = True  # answered: what the app sends next raises ClientDisconnected
         super().send_500_response()
 
     def take_over(self, engine: EngineServer, exchange: HttpExchange) -> bool:

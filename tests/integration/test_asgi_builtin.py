@@ -966,3 +966,37 @@ async def test_with_workers_the_apps_requests_stay_or_move_along_in_order(tmp_pa
         for engine, router in zip(engines, routers, strict=True):
             await engine.close()
             await router.close()
+
+
+async def test_a_body_found_bad_while_the_app_waits_for_it_ends_in_http_disconnect(served) -> None:
+    """A pipelined request whose held-back body turns out malformed when the app asks for it: the
+    connection fails, and the app's receive() answers http.disconnect instead of waiting forever."""
+    started: asyncio.Queue[str] = asyncio.Queue()
+    received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    release = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        started.put_nowait(scope["path"])
+        if scope["path"] == "/a0":
+            await release.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"a0"})
+            return
+        while (message := await receive())["type"] == "http.request":
+            pass
+        received.put_nowait(message)
+
+    _, port = await served(app)
+    raw = await Raw.connect(port)
+    raw.send(get("/a0") + b"POST /a1 HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    # /a0 runs: both requests were parsed from that read. What comes now waits unparsed behind them.
+    assert await bounded(started.get()) == "/a0"
+    raw.send(b"zz\r\n")  # not a chunk size
+    release.set()
+    status, _, body = await raw.response()
+    assert (status, body) == (200, b"a0")
+    assert await bounded(started.get()) == "/a1"
+    assert await bounded(received.get()) == {"type": "http.disconnect"}
+    raw.close()

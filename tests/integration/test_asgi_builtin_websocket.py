@@ -17,6 +17,7 @@ from fastapi import FastAPI, WebSocket
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import sio
+from sio._sio_core import OP_TEXT, encode_close_frame, encode_frame
 from tests.integration import uvicorn_app
 from tests.integration.rawclient import bounded
 from tests.integration.siopeer import SioPeer
@@ -142,3 +143,83 @@ async def test_failures_shutdown_and_oversized_messages() -> None:
         await bounded(held.recv())
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
     assert (await bounded(events.get()))["code"] == 1012
+
+
+def handshake_app(events: asyncio.Queue[Any], decide: asyncio.Event) -> FastAPI:
+    """``/first`` reports the first message; ``/denied`` refuses with Starlette's denial response
+    (it sets its own Content-Length); ``/slow`` waits for ``decide`` before accepting."""
+    from starlette.responses import PlainTextResponse
+
+    api = FastAPI()
+
+    @api.websocket("/first")
+    async def first(websocket: WebSocket) -> None:
+        await websocket.accept()
+        events.put_nowait(await websocket.receive())
+        events.put_nowait(await websocket.receive())
+
+    @api.websocket("/denied")
+    async def denied(websocket: WebSocket) -> None:
+        await websocket.send_denial_response(PlainTextResponse("go away", status_code=401))
+
+    @api.websocket("/slow")
+    async def slow(websocket: WebSocket) -> None:
+        events.put_nowait("deciding")
+        await decide.wait()
+        await websocket.accept()
+
+    return api
+
+
+def upgrade_request(path: str) -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+async def test_frames_sent_with_the_handshake_are_the_apps_and_denials_have_one_length() -> None:
+    events: asyncio.Queue[Any] = asyncio.Queue()
+    async with builtin_server(handshake_app(events, asyncio.Event())) as port:
+        # A text frame and a close frame in the same write as the request: both reach the app.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            upgrade_request("/first")
+            + encode_frame(OP_TEXT, "early", mask=b"abcd")
+            + encode_close_frame(4200, "early close", mask=b"abcd")
+        )
+        head = await bounded(reader.readuntil(b"\r\n\r\n"))
+        assert head.startswith(b"HTTP/1.1 101 ")
+        assert await bounded(events.get()) == {"type": "websocket.receive", "text": "early"}
+        assert await bounded(events.get()) == {
+            "type": "websocket.disconnect",
+            "code": 4200,
+            "reason": "early close",
+        }
+        writer.close()
+        # Starlette's denial response brings its own Content-Length: it goes out once.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(upgrade_request("/denied"))
+        response = await bounded(reader.read())
+        head, _, body = response.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").lower().split("\r\n")
+        assert lines[0].startswith("http/1.1 401")
+        assert sum(line.startswith("content-length:") for line in lines) == 1
+        assert body == b"go away"
+        writer.close()
+
+
+async def test_a_handshake_the_app_is_still_deciding_at_shutdown_gets_500() -> None:
+    events: asyncio.Queue[Any] = asyncio.Queue()
+    decide = asyncio.Event()
+    io = sio.Server()
+    async with builtin_server(handshake_app(events, decide), io) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(upgrade_request("/slow"))
+        assert await bounded(events.get()) == "deciding"
+        closing = asyncio.ensure_future(io.close())  # (the app decides only after the shutdown began)
+        response = await bounded(reader.read())
+        assert response.startswith(b"HTTP/1.1 500 ")
+        decide.set()
+        await bounded(closing)
+        writer.close()

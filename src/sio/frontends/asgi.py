@@ -186,7 +186,7 @@ class ASGIApp:
             # As a poll of the same cause is refused (status, JSON body; Node: 400 text whatever it is).
             await _refuse_websocket(scope, send, refusal.status, refusal.body(), b"application/json")
             return
-        fast = scope.get("extensions", {}).get(FAST_WEBSOCKET)
+        fast = (scope.get("extensions") or {}).get(FAST_WEBSOCKET)
         if fast is not None and fast["take_over"](self.engine, exchange):
             return  # on sio's own framing from now on (sio.uvicorn)
         await send({"type": "websocket.accept"})
@@ -222,7 +222,7 @@ async def _refuse_websocket(
     scope: Scope, send: Any, status: int, message: str | bytes, content_type: bytes = b"text/html"
 ) -> None:
     """Answer a WebSocket request with an HTTP error when the server allows it, else close it."""
-    if "websocket.http.response" in scope.get("extensions", {}):
+    if "websocket.http.response" in (scope.get("extensions") or {}):
         await send(
             {
                 "type": "websocket.http.response.start",

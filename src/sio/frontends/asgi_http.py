@@ -382,8 +382,8 @@ class AsgiRequest:
                 return {"type": "http.request", "body": body, "more_body": more}
             if self._more_body:
                 self._conn.asgi_body_wanted()
-                if self._body or not self._more_body:
-                    continue  # held input held it
+                if self._body or not self._more_body or self.disconnected:
+                    continue  # the held input had it (or was bad: the connection failed meanwhile)
             waiter = self._waiter
             if waiter is None or waiter.done():
                 waiter = self._waiter = asyncio.get_running_loop().create_future()
@@ -391,7 +391,7 @@ class AsgiRequest:
 
     async def send(self, message: Message) -> None:
         """``http.response.start``, then ``http.response.body`` messages (``more_body``)."""
-        if self._conn.writing_paused and not self.disconnected:
+        if self._conn.writing_paused and not self.disconnected and not self.response_complete:
             drained = self._drained
             if drained is None or drained.done():
                 drained = self._drained = asyncio.get_running_loop().create_future()

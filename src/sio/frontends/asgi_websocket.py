@@ -44,8 +44,9 @@ class AsgiWebSocket(WebSocketHandler):
     """One WebSocket of the ASGI app: its ASGI ``receive`` / ``send`` and its frames.
 
     The connection provides ``accept(headers, handler) -> WebSocketConnection | None`` (write the
-    101 with ``headers`` — the subprotocol, the app's own — and switch to WebSocket framing, None when
-    the client is gone) and ``respond(status, headers, body)`` (an HTTP answer, then the close).
+    101 with ``headers`` — the subprotocol, the app's own — and switch to WebSocket framing, giving
+    the new connection to :meth:`attach` before anything it read is handled; None when the client
+    is gone) and ``respond(status, headers, body)`` (an HTTP answer, then the close).
     """
 
     __slots__ = (
@@ -69,8 +70,9 @@ class AsgiWebSocket(WebSocketHandler):
         respond: Callable[[int, list[tuple[bytes, bytes]], bytes], None],
     ) -> None:
         self.scope = scope
-        self._accept = accept
-        self._respond = respond
+        # (Dropped once used: they hold the HTTP connection object.)
+        self._accept: Callable[[bytes, AsgiWebSocket], WebSocketConnection | None] | None = accept
+        self._respond: Callable[[int, list[tuple[bytes, bytes]], bytes], None] | None = respond
         self.state = CONNECTING
         self._channel: WebSocketConnection | None = None
         self._queue: deque[Message] = deque([{"type": "websocket.connect"}])
@@ -103,11 +105,17 @@ class AsgiWebSocket(WebSocketHandler):
                 log.error("ASGI callable should return None, but returned '%s'.", result)
             self._finish(1000, "")
 
+    def _answer(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """The HTTP answer to the handshake (at most one)."""
+        respond, self._respond, self._accept = self._respond, None, None
+        if respond is not None:
+            respond(status, headers, body)
+
     def _finish(self, code: int, reason: str) -> None:
         """The app is done: a handshake it never answered gets 500, an open WebSocket is closed."""
         if self.state is CONNECTING or self.state is RESPONDING:
             self.state = CLOSED
-            self._respond(500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error")
+            self._answer(500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error")
         elif self.state is OPEN:
             self.state = CLOSED
             if self._channel is not None:
@@ -137,7 +145,7 @@ class AsgiWebSocket(WebSocketHandler):
             elif kind == "websocket.close":
                 self.state = CLOSED
                 self._push({"type": "websocket.disconnect", "code": 1006})
-                self._respond(403, [], b"")
+                self._answer(403, [], b"")
             elif kind == "websocket.http.response.start":
                 status = message["status"]
                 if not 100 <= status < 600:
@@ -158,8 +166,8 @@ class AsgiWebSocket(WebSocketHandler):
                     data = message.get("text")
                 if data is None:
                     return
-                if not channel.writable:
-                    await self._wait_drained()
+                while not channel.writable and self.state is OPEN:
+                    await self._wait_drained()  # back-pressure (woken by on_drain, on_close, shutdown)
                 if self.state is not OPEN:
                     raise ClientDisconnected()
                 channel.send(data)
@@ -182,7 +190,7 @@ class AsgiWebSocket(WebSocketHandler):
             if not message.get("more_body", False):
                 self.state = CLOSED
                 self._push({"type": "websocket.disconnect", "code": 1006})
-                self._respond(status, headers, b"".join(body))
+                self._answer(status, headers, b"".join(body))
         elif self._gone:
             raise ClientDisconnected()
         else:
@@ -195,14 +203,19 @@ class AsgiWebSocket(WebSocketHandler):
             headers += b"Sec-WebSocket-Protocol: " + subprotocol.encode("latin-1") + b"\r\n"
         for name, value in message.get("headers", ()):
             headers += bytes(name) + b": " + bytes(value) + b"\r\n"
-        channel = self._accept(headers, self)
+        accept, self._accept, self._respond = self._accept, None, None
+        channel = accept(headers, self) if accept is not None else None
         if channel is None:  # the client left while the app decided
             self.state = CLOSED
             raise ClientDisconnected()
+        # (OPEN since attach, or CLOSED already when the client's close came with the handshake.)
+
+    def attach(self, channel: WebSocketConnection) -> AsgiWebSocket:
+        """The WebSocket is open on ``channel`` (called before what the client sent with the
+        handshake is handled, so that its messages are the app's); return the handler."""
         self._channel = channel
         self.state = OPEN
-        if len(self._queue) >= RECEIVE_HIGH_WATER:
-            channel.hold_reading(True)
+        return self
 
     async def _wait_drained(self) -> None:
         self._drained = asyncio.get_running_loop().create_future()
@@ -254,14 +267,18 @@ class AsgiWebSocket(WebSocketHandler):
             self._push({"type": "websocket.disconnect", "code": 1006})
 
     def shutdown(self) -> None:
-        """The server stops: close with 1012 (service restart), as uvicorn does."""
+        """The server stops: an open WebSocket is closed with 1012 (service restart), a handshake
+        the app has not answered gets 500, as uvicorn does."""
+        self._gone = True
         if self.state is OPEN and self._channel is not None:
             self.state = CLOSED
-            self._gone = True
             self._channel.close(1012, "")
             self._push({"type": "websocket.disconnect", "code": 1012, "reason": ""})
-        else:
-            self.lost()
+        elif self.state is CONNECTING or self.state is RESPONDING:
+            self.state = CLOSED
+            self._push({"type": "websocket.disconnect", "code": 1012})
+            self._answer(500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error")
+        self._wake_sender()
 
     def _wake_sender(self) -> None:
         drained = self._drained

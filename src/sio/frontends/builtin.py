@@ -939,15 +939,20 @@ class AsgiHttpConnection(HttpConnection):
                 self._paused,
                 rest,
                 extra_headers=headers,
-                attach=lambda websocket: handler,
+                attach=handler.attach,
             )
 
         def respond(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
             self._websocket = None
             self._verifying = False
+            # Content-Length and Connection: close are ours (the body is whole, the connection ends).
             lines = [
-                (bytes(name).decode("latin-1"), bytes(value).decode("latin-1")) for name, value in headers
+                (_latin1(name), _latin1(value))
+                for name, value in headers
+                if _latin1(name).lower() not in ("content-length", "connection")
             ]
+            if any("\r" in text or "\n" in text for line in lines for text in line):
+                lines, status, body = [], 500, b"Internal Server Error"  # (a header that would split it)
             if not any(name.lower() == "content-type" for name, _ in lines):
                 lines.append(("Content-Type", "text/plain; charset=utf-8"))
             self._fail(status, body, headers=lines)
@@ -1015,6 +1020,11 @@ class AsgiHttpConnection(HttpConnection):
         """The app's response cannot be completed (it failed after it started): close."""
         if not self._closing:
             self._close()
+
+
+def _latin1(value: bytes | str) -> str:
+    """An ASGI header name or value (bytes; a str tolerated) as the text written on the wire."""
+    return value if isinstance(value, str) else bytes(value).decode("latin-1")
 
 
 def _address(address: Any) -> tuple[str, int] | None:
