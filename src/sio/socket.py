@@ -38,6 +38,7 @@ from sio.engine.exchange import parse_query_multi
 from sio.errors import AckTimeoutError, EncodeError, LocalProtocolError
 from sio.reasons import DisconnectReason
 from sio.recovery import RECOVERABLE_REASONS, Session
+from sio.socket_data import SocketData
 
 if TYPE_CHECKING:
     from sio.client import Client
@@ -134,24 +135,23 @@ class Socket(EventEmitter):
         self.server = nsp.server
         self.client = client
         self.adapter = nsp.adapter
-        self.data: dict[str, Any]
         # Whether connection state recovery gave this socket its previous id, rooms and data
         # (and the packets it missed, written before the CONNECT reply).
         self.recovered = session is not None
         if session is not None:
             self.id = session.sid
             self.pid: str | None = session.pid
-            self.data = session.data
+            self._data = SocketData(self._data_changed, session.data)
         elif client.conn.protocol == 3:
             # As Node for a v2 client, which computes its socket's id itself from the session id.
             self.id = client.id if nsp.name == "/" else f"{nsp.name}#{client.id}"
             self.pid = secrets.token_urlsafe(15) if self.server.recovery is not None else None
-            self.data = {}
+            self._data = SocketData(self._data_changed)
         else:
             self.id = secrets.token_urlsafe(15)
             # The private id the client sends back to be recovered (None without recovery).
             self.pid = secrets.token_urlsafe(15) if self.server.recovery is not None else None
-            self.data = {}
+            self._data = SocketData(self._data_changed)
         self.handshake = Handshake.from_request(client.conn.request, auth)
         self.state = SocketState.CONNECTING
         self.connected = False  # kept by _enter: read on every event, so a plain attribute
@@ -174,6 +174,26 @@ class Socket(EventEmitter):
                     self._packet(SIO_EVENT, packet)
                 except EncodeError:  # a replayed packet the parser cannot carry: skipped, not fatal
                     log.debug("missed packet of %s not replayed: cannot be encoded", self.id)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Anything the application keeps for the socket (Node's ``socket.data``).
+
+        A dict that reports writes to its top level (``socket.data["user"] = ...``; what changes
+        inside a value is not seen, as with Node's Proxy), and so does assigning a new one (its
+        items are copied in): the adapter keeps what depends on it up to date (the Redis Streams
+        adapter rewrites the socket's live session).
+        """
+        return self._data
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self._data = SocketData(self._data_changed, value)
+        self._data_changed()
+
+    def _data_changed(self) -> None:
+        if self.connected:
+            self.adapter.socket_data_changed(self.id)
 
     def __repr__(self) -> str:
         return f"<Socket id={self.id} nsp={self.nsp.name} connected={self.connected}>"
@@ -549,7 +569,7 @@ class Socket(EventEmitter):
             log.debug("socket %s left %s: %s", self.id, self.nsp.name, reason)
         self._emit_reason("disconnecting", reason, description)
         if self.pid is not None and reason in RECOVERABLE_REASONS:
-            self.adapter.persist_session(Session(self.id, self.pid, list(self.rooms), self.data))
+            self.adapter.persist_session(Session(self.id, self.pid, list(self.rooms), dict(self._data)))
         self.adapter.delete_all(self.id)
         self.nsp._remove(self)
         self.client._remove(self)

@@ -775,6 +775,31 @@ async def test_the_live_session_of_a_connected_socket_is_not_taken(
     assert await redis_client.get(f"{names['session_key_prefix']}{socket.pid}") is not None
 
 
+async def test_a_change_of_socket_data_rewrites_the_live_session(
+    redis_server: RedisServer, node_peers: Any, names: Names, redis_client: aioredis.Redis, start_sio: Starter
+) -> None:
+    """``socket.data["user"] = ...`` and ``socket.data = {...}`` reach the socket's live session in
+    Redis at once (before, only its next refresh or room change wrote them)."""
+    holder = await start_sio(redis_server, names, recovery=True)
+    client, socket, _ = await client_with_an_offset(node_peers, holder)
+    key = await live_session_key(holder, socket, names, redis_client)
+
+    async def live_data() -> Any:
+        await holder.adapter.drain()
+        raw = await redis_client.get(key)
+        assert raw is not None
+        return msgpack.unpackb(base64.b64decode(raw.split(b" ")[1]))["data"]
+
+    socket.data["user"] = "alice"
+    assert await live_data() == {"user": "alice"}
+    socket.data = {"user": "bob", "score": 3}
+    assert await live_data() == {"user": "bob", "score": 3}
+    del socket.data["score"]
+    assert await live_data() == {"user": "bob"}
+    client.command("closeEngine")
+    await holder.disconnects.get()
+
+
 # -- garbage and outages ------------------------------------------------------------------------
 
 

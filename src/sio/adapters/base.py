@@ -210,6 +210,9 @@ class BaseAdapter(EventEmitter, ABC):
             Packet(SIO_EVENT, self.nsp.name, data), BroadcastOptions(frozenset((socket.id,)), NO_ROOMS, flags)
         )
 
+    def socket_data_changed(self, sid: str) -> None:
+        """The ``data`` of connected socket ``sid`` was written to (nothing to do by default)."""
+
     def persist_session(self, session: Session) -> None:
         """Keep a disconnected socket's session for ``max_disconnection_duration`` (Node's base: nothing)."""
 

@@ -763,6 +763,11 @@ class RedisStreamsAdapter(ClusterAdapter):
         if self._live_on and sid in self.nsp.sockets:
             self._touch(sid)
 
+    def socket_data_changed(self, sid: str) -> None:
+        """Socket ``sid``'s ``data`` changed: its live session is rewritten (once per loop turn)."""
+        if self._live_on and sid in self._live:
+            self._touch(sid)
+
     def delete(self, sid: str, room: str) -> None:
         """Remove socket ``sid`` from ``room`` (its live session follows)."""
         super().delete(sid, room)
