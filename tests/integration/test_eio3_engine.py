@@ -68,7 +68,15 @@ async def test_text_and_binary_both_ways_and_the_client_pings(
     assert len(client.seen("ping")) >= 3 and not session.closed.done()
 
     client.command("close")
-    assert await session.close_reason() == "transport close"
+    reason = await session.close_reason()
+    if mode == "polling":
+        # engine.io-client 3 writes its close packet in a POST and aborts its pending GET in the same
+        # turn: when the abort reaches the server first, the poll's connection closed before the
+        # close packet came, which is a "transport error" (Node's engine.io says the same), else
+        # the packet is read first ("transport close"). The client's race: 2 runs in about 40 here.
+        assert reason in ("transport close", "transport error")
+    else:
+        assert reason == "transport close"
     assert eio.clients_count == 0
 
 
