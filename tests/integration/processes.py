@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import signal
+import sys
+from pathlib import Path
+from typing import TypeVar
 
 from tests.peers import EVENT_TIMEOUT
+
+ROOT = Path(__file__).resolve().parents[2]
+P = TypeVar("P", bound="OutputProcess")
 
 
 class OutputProcess:
     """A subprocess whose stdout and stderr lines are kept in ``lines``, awaitable by pattern."""
+
+    @classmethod
+    async def python(cls: type[P], *args: str, env: dict[str, str] | None = None) -> P:
+        """``python *args`` in the repository (unbuffered, the repository importable), ``env`` added."""
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *args,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **(env or {})},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process

@@ -6,12 +6,9 @@ The app is tests/integration/fastapi_app.py; its lifespan prints ``startup <pid>
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -36,23 +33,8 @@ class Process(OutputProcess):
 
     @classmethod
     async def start(cls, *args: str, env: dict[str, str] | None = None) -> Process:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sio",
-            "run",
-            f"{APP}:io",
-            "--asgi",
-            f"{APP}:api",
-            "--port",
-            "0",
-            *args,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        return cls(process)
+        run = ("-m", "sio", "run", f"{APP}:io", "--asgi", f"{APP}:api", "--port", "0")
+        return await cls.python(*run, *args, env=env)
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import signal
 import socket as socket_module
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -39,19 +37,7 @@ class Process(OutputProcess):
 
     @classmethod
     async def start(cls, *args: str, env: dict[str, str] | None = None) -> Process:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sio",
-            "run",
-            APP,
-            *args,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        return cls(process)
+        return await cls.python("-m", "sio", "run", APP, *args, env=env)
 
     async def line(self, pattern: re.Pattern[str] | str) -> re.Match[str]:
         return await self.wait_line(pattern, TIMEOUT)

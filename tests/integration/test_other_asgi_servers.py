@@ -7,11 +7,8 @@ FastAPI route answers on the same port.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import socket as socketlib
-import sys
 from pathlib import Path
 
 import pytest
@@ -42,16 +39,7 @@ def free_port() -> int:
 @pytest.mark.parametrize("server", sorted(SERVERS))
 async def test_official_client_through_plain_asgi(node_peers, server: str) -> None:
     port = free_port()
-    process = OutputProcess(
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            *SERVERS[server](port),
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-    )
+    process = await OutputProcess.python(*SERVERS[server](port))
     try:
         await process.wait_line(READY[server])
         url = f"http://127.0.0.1:{port}"

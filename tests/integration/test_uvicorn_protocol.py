@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket as socketlib
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -184,21 +182,9 @@ async def test_uvicorn_cli_with_the_protocol_by_name(node_peers) -> None:
     with socketlib.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = OutputProcess(
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "tests.integration.uvicorn_app:app",
-            "--ws",
-            "sio.uvicorn:WebSocketProtocol",
-            "--port",
-            str(port),
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+    process = await OutputProcess.python(
+        *("-m", "uvicorn", "tests.integration.uvicorn_app:app"),
+        *("--ws", "sio.uvicorn:WebSocketProtocol", "--port", str(port)),
     )
     try:
         await process.wait_line("Uvicorn running on")
