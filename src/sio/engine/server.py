@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from ssl import SSLContext
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -41,6 +41,9 @@ from sio.engine.socket import (
 from sio.errors import InvalidOption, SioError
 from sio.reasons import DisconnectReason
 from sio.timers import LoopTimerWheel
+
+if TYPE_CHECKING:
+    from sio.engine.counting import TrafficCounters
 
 log = logging.getLogger("sio.engine")
 
@@ -230,6 +233,10 @@ class EngineServer(EventEmitter):
         self._handshake_tokens = max(1.0, max_handshake_rate or 0.0)
         self._handshake_tokens_at = 0.0
         self.clients: dict[str, EngineSocket] = {}
+        # What a new session is: EngineSocket, or CountingEngineSocket once instrumented
+        # (sio.engine.counting.count_traffic, which sets ``traffic`` too).
+        self.socket_class: type[EngineSocket] = EngineSocket
+        self.traffic: TrafficCounters | None = None
         # The first characters of every new session id: with --workers, the worker that holds the
         # session (sio.workers.routing), so that any worker can route its requests.
         self.sid_prefix = ""
@@ -570,7 +577,7 @@ class EngineServer(EventEmitter):
             active = PollingTransport()
         else:  # Node's supportsBinary: no b64 in the handshake
             active = Eio3PollingTransport(supports_binary=not exchange.query.get("b64"))
-        socket = EngineSocket(self, sid, active, exchange)
+        socket = self.socket_class(self, sid, active, exchange)
         self.clients[sid] = socket
         upgrades = ["websocket"] if polling and self.allow_upgrades and "websocket" in self.transports else []
         # The same open packet for v3 as for v4, maxPayload included, as Node 6 sends it (Engine.IO
