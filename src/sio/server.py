@@ -26,7 +26,7 @@ from sio.parser import JsonParser, Parser
 from sio.reasons import DisconnectReason
 from sio.recovery import RecoveryOptions
 from sio.socket import Socket
-from sio.static import StaticFiles
+from sio.static import HttpFallback, StaticFiles
 from sio.timers import LoopTimerWheel
 
 log = logging.getLogger("sio")
@@ -95,7 +95,8 @@ class Server:
     ) -> None:
         # Set first: every adapter reads it when it is made.
         self.recovery: RecoveryOptions | None = RecoveryOptions.from_option(connection_state_recovery)
-        self.static_files = StaticFiles(static_files) if static_files else None
+        # The built-in front end's answer to other paths (sio.metrics puts its endpoint in front).
+        self.static_files: HttpFallback | None = StaticFiles(static_files) if static_files else None
         self.engine = EngineServer(
             path=path,
             ping_interval=ping_interval,

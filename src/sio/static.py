@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
+from typing import Protocol
 
 from sio.engine.exchange import HttpExchange
 
 CONTENT_TYPES = {".js": "application/javascript", ".html": "text/html; charset=utf-8", ".css": "text/css"}
+
+
+class HttpFallback(Protocol):
+    """What the built-in front end gives the requests that are not the engine's (``Server.static_files``:
+    :class:`StaticFiles`, or ``sio.metrics``' endpoint in front of them)."""
+
+    def __call__(self, exchange: HttpExchange) -> None:
+        """Answer ``exchange``."""
+
+    def serves(self, method: str, url_path: str) -> bool:
+        """Whether this answers the request rather than an ASGI app served beside it."""
 
 
 class StaticFiles:

@@ -16,8 +16,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "sio"
 # Modules (a folder, or one file) only an extra makes importable.
-EXTRAS = {"redis": PACKAGE / "adapters" / "redis", "uvicorn": PACKAGE / "uvicorn.py"}
-IMPORT_NAMES = {"redis": "redis", "hiredis": "hiredis"}
+EXTRAS = {
+    "redis": PACKAGE / "adapters" / "redis",
+    "uvicorn": PACKAGE / "uvicorn.py",
+    "metrics": PACKAGE / "metrics",
+}
+IMPORT_NAMES = {"redis": "redis", "hiredis": "hiredis", "prometheus_client": "prometheus-client"}
 
 
 def _distribution(requirement: str) -> str:
