@@ -128,6 +128,12 @@ SERVERS: dict[str, ServerSpec] = {
             _python("sio_server.py", "fastapi-builtin"),
         ),
         ServerSpec(
+            "sio-metrics",
+            "sio with sio.metrics (Prometheus; built-in front end)",
+            _python("sio_server.py", "builtin"),
+            env=(("BENCH_METRICS", "1"),),
+        ),
+        ServerSpec(
             "sio-w2",
             "sio --workers 2 (built-in front end)",
             _python("sio_server.py", "builtin-w2"),

@@ -86,6 +86,7 @@ ALL_SERVERS = (
     "sio-asgi",
     "sio-fastapi",
     "sio-fastapi-builtin",
+    "sio-metrics",
     *(("sio-before",) if "sio-before" in SERVERS else ()),
 )
 

@@ -14,6 +14,7 @@ With ``BENCH_RECOVERY`` set, connection state recovery is on (Node's defaults); 
 ``BENCH_PARSER=msgpack``, the msgpack parser (socket.io-msgpack-parser's format). ``BENCH_DEFLATE``
 ``1``: ``per_message_deflate=True``; ``nct``: with ``server_no_context_takeover`` and
 ``client_no_context_takeover``. ``BENCH_HTTP_COMPRESSION=0``: ``http_compression=False``.
+``BENCH_METRICS=1``: instrumented by ``sio.metrics`` (``/metrics``; the cost of instrumentation).
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def build(ping_interval: float, ping_timeout: float = 20.0) -> sio.Server:
 
         kind = os.environ.get("BENCH_REDIS_ADAPTER", "classic")
         io.adapter(redis_adapter(redis_url) if kind == "classic" else sharded_redis_adapter(redis_url))
+
+    if os.environ.get("BENCH_METRICS"):
+        from sio.metrics import instrument_metrics
+
+        instrument_metrics(io)
 
     @io.on("connection")
     def on_connection(socket: sio.Socket) -> None:
