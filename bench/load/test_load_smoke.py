@@ -64,8 +64,9 @@ def test_echo_and_storm(tmp_path: Path) -> None:
     echo = _scenario("echo", ECHO)
     storm = _scenario("storm", STORM)
     records: list[RunRecord] = []
-    # (sio in FastAPI, under uvicorn with sio's protocol and on sio's own front end: the bench's servers.)
-    for server in [*_servers(), "sio-fastapi", "sio-fastapi-builtin"]:
+    # (sio in FastAPI, under uvicorn with sio's protocol and on sio's own front end, and sio with
+    # sio.metrics: the bench's servers.)
+    for server in [*_servers(), "sio-fastapi", "sio-fastapi-builtin", "sio-metrics"]:
         record = run_once(echo, server, tmp_path)
         _check_common(record)
         result = record.result
