@@ -3,7 +3,9 @@ everything is once instrumented; the lag monitor's samples; the endpoint's answe
 
 from __future__ import annotations
 
+import gc
 import re
+import weakref
 from typing import Any
 
 import pytest
@@ -77,10 +79,22 @@ def test_a_server_without_metrics_keeps_the_plain_classes_and_methods() -> None:
 def test_instrumenting_twice_gives_the_same_metrics() -> None:
     io = sio.Server(loop=FakeLoop())
     registry = CollectorRegistry()
-    first = instrument_metrics(io, registry=registry)
-    assert instrument_metrics(io, registry=registry) is first
+    instrument_metrics(io, registry=registry)  # not kept: the server keeps it
+    endpoint = io.static_files
+    gc.collect()
+    first = instrument_metrics(io)
+    assert instrument_metrics(io, registry=registry) is first and io.static_files is endpoint
     assert first.registry is registry and first.path == "/metrics"
     assert io.static_files is not None and io.static_files.serves("GET", "/metrics")
+
+
+def test_an_instrumented_server_can_be_collected() -> None:
+    io = sio.Server(loop=FakeLoop())
+    instrument_metrics(io, registry=CollectorRegistry())
+    gone = weakref.ref(io)
+    del io
+    gc.collect()
+    assert gone() is None
 
 
 def test_dynamic_children_are_watched_once_with_their_label() -> None:

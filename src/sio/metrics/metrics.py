@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from sio.server import Server
 
 DEFAULT_PATH = "/metrics"
-_instrumented: weakref.WeakKeyDictionary[Server, Metrics] = weakref.WeakKeyDictionary()
+# Weak both ways: the server keeps its Metrics alive (its handlers), not this table.
+_instrumented: weakref.WeakKeyDictionary[Server, weakref.ref[Metrics]] = weakref.WeakKeyDictionary()
 
 
 def _namespace_name(nsp: Namespace) -> str:
@@ -61,7 +62,7 @@ class Metrics:
         self.hooks.attach()
         for nsp in list(io._nsps.values()):
             self.cluster.watch(nsp.adapter)
-        io.on("new_namespace", lambda nsp: self.cluster.watch(nsp.adapter))
+        io.on("new_namespace", self._on_new_namespace)
         if path is not None:
             endpoint = MetricsEndpoint(path, self.registry, io.static_files)
             endpoint.on_scrape = self._started
@@ -72,6 +73,9 @@ class Metrics:
             pass  # the lag monitor starts with the first session or scrape
         else:
             self._started()
+
+    def _on_new_namespace(self, nsp: Namespace) -> None:
+        self.cluster.watch(nsp.adapter)
 
     def _started(self) -> None:
         """The server runs on a loop: sample its lag (idempotent; follows a restarted engine)."""
@@ -109,11 +113,13 @@ def instrument_metrics(
     covered, those made later (dynamic children) included; ``namespace_label(nsp)`` names a
     namespace in the labels (default its name: give dynamic children one label to bound the
     series). ``lag_interval``: seconds between event-loop lag samples (None: none).
-    Idempotent: a server instrumented already returns its :class:`Metrics`.
+    Idempotent: a server instrumented already returns its :class:`Metrics` (the first call's).
     """
-    metrics = _instrumented.get(io)
+    known = _instrumented.get(io)
+    metrics = known() if known is not None else None
     if metrics is None:
-        metrics = _instrumented[io] = Metrics(
+        metrics = Metrics(
             io, path=path, registry=registry, namespace_label=namespace_label, lag_interval=lag_interval
         )
+        _instrumented[io] = weakref.ref(metrics)
     return metrics
