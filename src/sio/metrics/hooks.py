@@ -9,12 +9,15 @@ class's methods, untouched).
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 
+from sio._events import EventEmitter
+from sio.metrics.histogram import LoopHistogram
 from sio.namespace import Namespace, ParentNamespace
 
 if TYPE_CHECKING:
@@ -78,21 +81,27 @@ class ServerHooks:
             ["namespace", "reason"],
             registry=registry,
         )
-        self.fan_out = Histogram(
+        self.fan_out = LoopHistogram(
             "socketio_broadcast_recipients",
             "Sockets of this server one broadcast was written to, by namespace.",
+            FAN_OUT_BUCKETS,
             ["namespace"],
-            buckets=FAN_OUT_BUCKETS,
             registry=registry,
         )
-        self.pong_delay = Histogram(
+        self.pong_delay = LoopHistogram(
             "socketio_engine_pong_delay_seconds",
             "From the moment a ping was due to the arrival of its pong (Engine.IO v4 sessions).",
-            buckets=PONG_DELAY_BUCKETS,
+            PONG_DELAY_BUCKETS,
             registry=registry,
         )
         self._closes_by_reason: dict[Any, Any] = {}
         self._handshakes_by_transport: dict[str, Any] = {}
+        # Bound once: every session holds the same handler objects (memory per idle session).
+        self._upgrade_handler = self._on_upgrade
+        self._close_handler = self._on_session_closed
+        self.observe_pong_delay = self.pong_delay.labels().observe
+        self.clock: Callable[[], float] = time.monotonic  # the engine loop's, from the first session
+        self.ping_interval = io.engine.ping_interval
 
     def attach(self) -> None:
         """Watch the engine's sessions, every namespace there is and every one made later."""
@@ -110,8 +119,8 @@ class ServerHooks:
         if child is None:
             child = self._handshakes_by_transport[transport] = self.handshakes.labels(transport)
         child.inc()
-        session.on("upgrade", self._on_upgrade)
-        session.on("close", self._on_session_closed)
+        session.on("upgrade", self._upgrade_handler)
+        session.on("close", self._close_handler)
         if session.protocol != 3:  # a v3 client pings, the server only answers
             self._watch_heartbeat(session)
 
@@ -125,25 +134,11 @@ class ServerHooks:
         child.inc()
 
     def _watch_heartbeat(self, session: EngineSocket) -> None:
-        """Observe each pong's delay after its ping's due time.
-
-        The session's heartbeat timer is armed for ``ping_interval`` at the open packet and
-        again at each pong (both moments of the loop's clock, which this reads in the same
-        callback), so the due time of the next ping is known without touching the engine.
-        """
+        """Observe each pong's delay after its ping's due time (see :class:`PongWatch`)."""
         engine = session.server
-        clock = engine.wheel.loop.time
-        interval = engine.ping_interval
-        observe = self.pong_delay.observe
-        due = clock() + interval
-
-        def on_heartbeat() -> None:
-            nonlocal due
-            now = clock()
-            observe(max(now - due, 0.0))
-            due = now + interval
-
-        session.on("heartbeat", on_heartbeat)
+        self.clock = clock = engine.wheel.loop.time  # the wheel's loop (a new one after a restart)
+        self.ping_interval = engine.ping_interval
+        session.on("heartbeat", PongWatch(self, clock() + engine.ping_interval))
 
     # -- Socket.IO namespaces and sockets -------------------------------------------------
 
@@ -167,7 +162,9 @@ class ServerHooks:
 
         def on_connect(socket: Socket) -> None:
             connected.inc()
-            socket.on("disconnect", on_disconnect)
+            # EventEmitter's own on: Socket.on keeps an arity per handler, which "disconnect"
+            # handlers do not use (memory per socket).
+            EventEmitter.on(socket, "disconnect", on_disconnect)
 
         nsp.on("connect", on_connect)  # before "connection": its handlers may disconnect at once
         self._observe_fan_out(nsp, name)
@@ -191,3 +188,27 @@ class ServerHooks:
 
         nsp.deliver = deliver  # type: ignore[method-assign]
         nsp.deliver_with_ack = deliver_with_ack  # type: ignore[method-assign]
+
+
+class PongWatch:
+    """One session's ``heartbeat`` handler: the pong's delay after its ping's due time.
+
+    The session's heartbeat timer is armed for ``ping_interval`` at the open packet and again
+    at each pong, on the loop's clock, which this reads in the same callback: so the due time
+    of the next ping is known without touching the engine. (An object with two slots rather
+    than a closure: a closure's cells cost about 300 bytes per session more.)
+    """
+
+    __slots__ = ("due", "hooks")
+
+    def __init__(self, hooks: ServerHooks, due: float) -> None:
+        self.hooks = hooks
+        self.due = due
+
+    def __call__(self) -> None:
+        """A pong arrived."""
+        hooks = self.hooks
+        now = hooks.clock()
+        delay = now - self.due
+        hooks.observe_pong_delay(delay if delay > 0.0 else 0.0)
+        self.due = now + hooks.ping_interval

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 
 from sio._sio_core import Timer
 from sio.engine.server import EngineServer
+from sio.metrics.histogram import LoopHistogram
 from sio.timers import LoopTimerWheel
 
 LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -24,12 +25,13 @@ class LagMonitor:
     def __init__(self, engine: EngineServer, registry: CollectorRegistry, interval: float) -> None:
         self.engine = engine
         self.interval = interval
-        self.histogram = Histogram(
+        self.histogram = LoopHistogram(
             "socketio_event_loop_lag_seconds",
             f"How late a timer of the engine's wheel fired (one sample every {interval:g} s).",
-            buckets=LAG_BUCKETS,
+            LAG_BUCKETS,
             registry=registry,
         )
+        self._observe = self.histogram.labels().observe
         self._wheel: LoopTimerWheel | None = None
         self._timer: Timer | None = None
         self._due = 0.0
@@ -62,5 +64,5 @@ class LagMonitor:
 
     def _on_timer(self) -> None:
         assert self._wheel is not None
-        self.histogram.observe(max(self._wheel.loop.time() - self._due, 0.0))
+        self._observe(max(self._wheel.loop.time() - self._due, 0.0))
         self._arm()
