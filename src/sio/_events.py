@@ -130,6 +130,11 @@ class EventEmitter:
         self._handlers[event] = (*self._handlers.get(event, ()), handler)
         return handler
 
+    def prepend(self, event: str, handler: H) -> H:
+        """Add ``handler`` for ``event`` before the others (Node's ``prependListener``)."""
+        self._handlers[event] = (handler, *self._handlers.get(event, ()))
+        return handler
+
     def once(self, event: str, handler: H) -> H:
         """Add a handler that is removed after its first call."""
 

@@ -191,9 +191,14 @@ class Socket(EventEmitter):
         self._data = SocketData(self._data_changed, value)
         self._data_changed()
 
+    # Told of every write to ``data`` while connected (the Admin UI's socket_updated), or None.
+    _data_listener: Callable[[Socket], None] | None = None
+
     def _data_changed(self) -> None:
         if self.connected:
             self.adapter.socket_data_changed(self.id)
+            if self._data_listener is not None:
+                self._data_listener(self)
 
     def __repr__(self) -> str:
         return f"<Socket id={self.id} nsp={self.nsp.name} connected={self.connected}>"

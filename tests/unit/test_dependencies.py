@@ -20,6 +20,7 @@ EXTRAS = {
     "redis": PACKAGE / "adapters" / "redis",
     "uvicorn": PACKAGE / "uvicorn.py",
     "metrics": PACKAGE / "metrics",
+    "admin": PACKAGE / "admin" / "auth.py",
 }
 IMPORT_NAMES = {"redis": "redis", "hiredis": "hiredis", "prometheus_client": "prometheus-client"}
 

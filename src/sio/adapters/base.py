@@ -110,7 +110,9 @@ class BaseAdapter(EventEmitter, ABC):
         # The server's connection state recovery options (None: off), read on every broadcast.
         self.recovery: RecoveryOptions | None = nsp.server.recovery
         self.rooms: dict[str, set[str]] = {}
-        self.sids: dict[str, set[str]] = {}
+        # A socket's rooms in the order it joined them (a dict as an ordered set, as Node's Set):
+        # it leaves them in that order, and the Admin UI lists them so.
+        self.sids: dict[str, dict[str, None]] = {}
 
     def init(self) -> None:
         """Called once the namespace's server runs on an event loop (timers, subscriptions)."""

@@ -44,9 +44,9 @@ class InMemoryAdapter(BaseAdapter):
         """Add socket ``sid`` to ``rooms``."""
         socket_rooms = self.sids.get(sid)
         if socket_rooms is None:
-            socket_rooms = self.sids[sid] = set()
+            socket_rooms = self.sids[sid] = {}
         for room in rooms:
-            socket_rooms.add(room)
+            socket_rooms[room] = None
             members = self.rooms.get(room)
             if members is None:
                 members = self.rooms[room] = set()
@@ -59,7 +59,7 @@ class InMemoryAdapter(BaseAdapter):
         """Remove socket ``sid`` from ``room``."""
         socket_rooms = self.sids.get(sid)
         if socket_rooms is not None:
-            socket_rooms.discard(room)
+            socket_rooms.pop(room, None)
         self._delete(room, sid)
 
     def _delete(self, room: str, sid: str) -> None:
