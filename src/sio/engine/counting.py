@@ -25,13 +25,16 @@ from sio.engine.socket import OPEN, EngineSocket
 class TrafficCounters:
     """Totals since the engine was first instrumented (only ever grow)."""
 
-    __slots__ = ("bytes_in", "bytes_out", "packets_in", "packets_out")
+    __slots__ = ("_prepared", "_prepared_size", "bytes_in", "bytes_out", "packets_in", "packets_out")
 
     def __init__(self) -> None:
         self.packets_in = 0
         self.bytes_in = 0
         self.packets_out = 0
         self.bytes_out = 0
+        # The last broadcast's messages and their (packets, bytes), for its next recipient.
+        self._prepared: PreparedMessages | None = None
+        self._prepared_size = (0, 0)
 
     def snapshot(self) -> tuple[int, int, int, int]:
         """``(packets_in, bytes_in, packets_out, bytes_out)`` now."""
@@ -43,6 +46,19 @@ def _payload_size(data: str | bytes) -> int:
     if type(data) is str and not data.isascii():
         return len(data.encode())
     return len(data)
+
+
+def _prepared_size(prepared: PreparedMessages) -> tuple[int, int]:
+    """(packets, bytes) of messages framed for a broadcast, as Node counts them."""
+    packets = size = 0
+    for packet in prepared:
+        data = packet.data
+        # A text packet carries its type character ("4"); a binary one is the payload.
+        length = _payload_size(data) - 1 if type(data) is str else len(data)
+        if length:
+            packets += 1
+            size += length
+    return packets, size
 
 
 class CountingEngineSocket(EngineSocket):
@@ -58,27 +74,27 @@ class CountingEngineSocket(EngineSocket):
                 if message:
                     counters.packets_out += 1
                     counters.bytes_out += _payload_size(message)
-        super().send_messages(messages, compress)
+        EngineSocket.send_messages(self, messages, compress)
 
     def send_prepared(self, prepared: PreparedMessages) -> None:
         """Count, then send (:meth:`EngineSocket.send_prepared`)."""
         if self.ready_state is OPEN:
             counters: TrafficCounters = self.server.traffic  # type: ignore[assignment]  # set first
-            for packet in prepared:
-                data = packet.data
-                # A text packet carries its type character ("4"); a binary one is the payload.
-                size = _payload_size(data) - 1 if type(data) is str else len(data)
-                if size:
-                    counters.packets_out += 1
-                    counters.bytes_out += size
-        super().send_prepared(prepared)
+            # A broadcast hands the same messages to every recipient in turn: sized once.
+            if counters._prepared is not prepared:
+                counters._prepared = prepared
+                counters._prepared_size = _prepared_size(prepared)
+            packets, size = counters._prepared_size
+            counters.packets_out += packets
+            counters.bytes_out += size
+        EngineSocket.send_prepared(self, prepared)
 
     def _on_packet(self, packet_type: int, data: str | bytes) -> None:
         if data and self.ready_state is OPEN:
             counters: TrafficCounters = self.server.traffic  # type: ignore[assignment]  # set first
             counters.packets_in += 1
             counters.bytes_in += _payload_size(data)
-        super()._on_packet(packet_type, data)
+        EngineSocket._on_packet(self, packet_type, data)
 
 
 def count_traffic(engine: EngineServer) -> TrafficCounters:
