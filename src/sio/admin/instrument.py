@@ -26,6 +26,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, Literal
 
 from sio._events import spawn
+from sio.adapters.memory import InMemoryAdapter
 from sio.admin.auth import BasicAuth
 from sio.admin.serialize import ADMIN_DATA_KEY, js_date, serialize_data, serialize_socket
 from sio.admin.stats import StatsEmitter
@@ -156,6 +157,12 @@ class Instrumentation:
 
     # -- development mode: every namespace's events --------------------------------
 
+    def heard(self) -> bool:
+        """Whether an admin event would reach anyone: an admin socket here, or other servers
+        (any adapter but the in-memory one). If not, the event is not even built."""
+        admin = self.admin
+        return bool(admin.sockets) or type(admin.adapter) is not InMemoryAdapter
+
     def _watch_namespace(self, nsp: Namespace) -> None:
         admin = self.admin
         name = nsp.name
@@ -166,12 +173,13 @@ class Instrumentation:
         nsp.prepend("connection", on_connection)
 
         def on_join(room: str, sid: str) -> None:
-            admin.emit("room_joined", name, room, sid, js_date())
+            if self.heard():
+                admin.emit("room_joined", name, room, sid, js_date())
 
         def on_leave(room: str, sid: str) -> None:
-            at = js_date()
-            # As Node (process.nextTick): after the disconnect event that made the socket leave.
-            asyncio.get_running_loop().call_soon(admin.emit, "room_left", name, room, sid, at)
+            if self.heard():
+                # As Node (process.nextTick): after the disconnect event that made the socket leave.
+                asyncio.get_running_loop().call_soon(admin.emit, "room_left", name, room, sid, js_date())
 
         nsp.adapter.on("join-room", on_join)
         nsp.adapter.on("leave-room", on_leave)
@@ -190,35 +198,41 @@ class Instrumentation:
             data = socket.data
             if ADMIN_DATA_KEY not in data:  # a new dict assigned: the details stay (not in Node)
                 dict.__setitem__(data, ADMIN_DATA_KEY, details)
-            admin.emit("socket_updated", {"id": socket.id, "nsp": name, "data": serialize_data(data)})
+            if self.heard():
+                admin.emit("socket_updated", {"id": socket.id, "nsp": name, "data": serialize_data(data)})
 
         socket._data_listener = on_data_change
         for key, value in earlier.items():  # as Node's Proxy sees them set again
             socket.data[key] = value
-        admin.emit("socket_connected", serialize_socket(socket, name), js_date())
+        if self.heard():
+            admin.emit("socket_connected", serialize_socket(socket, name), js_date())
 
         def on_upgrade(transport: str) -> None:
             details["transport"] = transport
-            admin.emit("socket_updated", {"id": socket.id, "nsp": name, "transport": transport})
+            if self.heard():
+                admin.emit("socket_updated", {"id": socket.id, "nsp": name, "transport": transport})
 
         conn.on("upgrade", on_upgrade)
 
         if nsp is not admin:
 
             def on_incoming(*args: Any) -> None:
-                if args and callable(args[-1]):
-                    args = args[:-1]
-                admin.emit("event_received", name, socket.id, list(args), js_date())
+                if self.heard():
+                    if args and callable(args[-1]):
+                        args = args[:-1]
+                    admin.emit("event_received", name, socket.id, list(args), js_date())
 
             def on_outgoing(*args: Any) -> None:
-                admin.emit("event_sent", name, socket.id, list(args), js_date())
+                if self.heard():
+                    admin.emit("event_sent", name, socket.id, list(args), js_date())
 
             socket.prepend_any(on_incoming)
             socket.prepend_any_outgoing(on_outgoing)
 
         def on_disconnect(reason: str) -> None:
             conn.off("upgrade", on_upgrade)
-            admin.emit("socket_disconnected", name, socket.id, str(reason), js_date())
+            if self.heard():
+                admin.emit("socket_disconnected", name, socket.id, str(reason), js_date())
 
         socket.on("disconnect", on_disconnect)
 
