@@ -134,6 +134,18 @@ SERVERS: dict[str, ServerSpec] = {
             env=(("BENCH_METRICS", "1"),),
         ),
         ServerSpec(
+            "sio-admin",
+            "sio with sio.admin in production mode (the Admin UI's stats; built-in front end)",
+            _python("sio_server.py", "builtin"),
+            env=(("BENCH_ADMIN", "production"),),
+        ),
+        ServerSpec(
+            "sio-admin-dev",
+            "sio with sio.admin in development mode (an admin broadcast per event; no admin connected)",
+            _python("sio_server.py", "builtin"),
+            env=(("BENCH_ADMIN", "development"),),
+        ),
+        ServerSpec(
             "sio-w2",
             "sio --workers 2 (built-in front end)",
             _python("sio_server.py", "builtin-w2"),

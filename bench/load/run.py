@@ -18,7 +18,8 @@ the cluster ones (cluster, cluster-sharded: two nodes on a redis-server); the --
 recovery-broadcast, recovery-buffer; msgpack-echo, msgpack-broadcast; compression (compression.py):
 deflate-echo, deflate-echo-small, deflate-broadcast, deflate-idle (permessage-deflate), and
 polling-compression (gzip of polling answers).
-Servers: sio, node, psio-uvicorn, psio-aiohttp, sio-asgi, sio-metrics (sio.metrics on), floor (idle
+Servers: sio, node, psio-uvicorn, psio-aiohttp, sio-asgi, sio-metrics (sio.metrics on),
+sio-admin / sio-admin-dev (sio.admin in production / development mode), floor (idle
 only: the least a ping costs),
 sio-w2 (--workers 2, pinned to the server's core), sio-w2-free (the same, free to use both cores),
 sio-recovery / node-recovery, sio-msgpack / node-msgpack, sio-deflate / node-deflate (permessage-deflate,

@@ -87,6 +87,8 @@ ALL_SERVERS = (
     "sio-fastapi",
     "sio-fastapi-builtin",
     "sio-metrics",
+    "sio-admin",
+    "sio-admin-dev",
     *(("sio-before",) if "sio-before" in SERVERS else ()),
 )
 

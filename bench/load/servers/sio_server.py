@@ -15,6 +15,7 @@ With ``BENCH_RECOVERY`` set, connection state recovery is on (Node's defaults); 
 ``1``: ``per_message_deflate=True``; ``nct``: with ``server_no_context_takeover`` and
 ``client_no_context_takeover``. ``BENCH_HTTP_COMPRESSION=0``: ``http_compression=False``.
 ``BENCH_METRICS=1``: instrumented by ``sio.metrics`` (``/metrics``; the cost of instrumentation).
+``BENCH_ADMIN=production|development``: instrumented by ``sio.admin`` in that mode (no authentication).
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def build(ping_interval: float, ping_timeout: float = 20.0) -> sio.Server:
         from sio.metrics import instrument_metrics
 
         instrument_metrics(io)
+
+    admin_mode = os.environ.get("BENCH_ADMIN")
+    if admin_mode:
+        from sio.admin import instrument
+
+        instrument(io, auth=False, mode=admin_mode)  # type: ignore[arg-type]
 
     @io.on("connection")
     def on_connection(socket: sio.Socket) -> None:
