@@ -1,8 +1,9 @@
 """Serving a few static files beside the server (a chat page and its client bundle, say).
 
-``static_files`` maps URL paths to files, or URL prefixes ending in ``/`` to
-directories; anything else gets a 404, or goes to the ASGI app served beside them
-(``other_asgi_app``: static files first, then the app). Paths never escape the mapped directory.
+``static_files`` maps URL paths to files, or URL prefixes ending in ``/`` to directories (a
+folder's own URL, ending in ``/``, serves its ``index.html``); anything else gets a 404, or goes
+to the ASGI app served beside them (``other_asgi_app``: static files first, then the app). Paths
+never escape the mapped directory.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class StaticFiles:
         for prefix, directory in self.directories:
             if url_path.startswith(prefix):
                 candidate = (directory / url_path[len(prefix) :]).resolve()
+                if url_path.endswith("/") and candidate.is_dir():  # a folder's URL: its index.html
+                    candidate = candidate / "index.html"
                 if candidate.is_relative_to(directory) and candidate.is_file():
                     return candidate
                 return None

@@ -1,7 +1,7 @@
 """The real Socket.IO Admin UI in a real browser, against sio.
 
 The UI is @socket.io/admin-ui 0.5.1's own build (its npm package's ``ui/dist``), served by the
-server under test itself (``static_files``) at ``/admin-ui/index.html``; sio is instrumented with
+server under test itself (``static_files``) at ``/admin-ui/``; sio is instrumented with
 basic auth in development mode. tests/js/admin_ui_browser.js drives the UI in headless Chromium
 (Debian's, through playwright-core): it logs in through the UI's connection form and reads what
 the views show, while official socket.io-clients (tests/js/sio_peer.js) connect, join rooms and
@@ -162,7 +162,7 @@ async def scenario(url: str, app: App, node_peers: Callable[..., Awaitable[NodeP
 
     browser = Browser(
         await node_peers(
-            "admin_ui_browser.js", json.dumps({"ui": f"{url}/admin-ui/index.html", "screenshots": str(shots)})
+            "admin_ui_browser.js", json.dumps({"ui": f"{url}/admin-ui/", "screenshots": str(shots)})
         )
     )
     assert (await browser.ready())["title"] == "Socket.IO Admin UI"
