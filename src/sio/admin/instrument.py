@@ -25,7 +25,7 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any, Literal
 
-from sio._events import spawn
+from sio._events import EventEmitter, spawn
 from sio.adapters.memory import InMemoryAdapter
 from sio.admin.auth import BasicAuth
 from sio.admin.serialize import ADMIN_DATA_KEY, js_date, serialize_data, serialize_socket
@@ -34,7 +34,6 @@ from sio.admin.stores import InMemoryStore, Store
 from sio.errors import ConnectError, InvalidOption
 
 if TYPE_CHECKING:
-    from sio.engine import EngineSocket
     from sio.namespace import Namespace
     from sio.server import Server
     from sio.socket import Socket
@@ -187,54 +186,72 @@ class Instrumentation:
             self._watch_socket(socket, nsp)
 
     def _watch_socket(self, socket: Socket, nsp: Namespace) -> None:
-        admin = self.admin
-        name = nsp.name
-        conn: EngineSocket = socket.conn
         earlier = dict(socket.data)  # a middleware may have set some
-        details = {"clientId": conn.id[:12], "transport": conn.transport}
-        socket.data = {ADMIN_DATA_KEY: details}
-
-        def on_data_change(socket: Socket) -> None:
-            data = socket.data
-            if ADMIN_DATA_KEY not in data:  # a new dict assigned: the details stay (not in Node)
-                dict.__setitem__(data, ADMIN_DATA_KEY, details)
-            if self.heard():
-                admin.emit("socket_updated", {"id": socket.id, "nsp": name, "data": serialize_data(data)})
-
-        socket._data_listener = on_data_change
+        watch = SocketWatch(self, socket, nsp.name)
+        socket.data = {ADMIN_DATA_KEY: watch.details}
+        socket._data_listener = watch.on_data_change
         for key, value in earlier.items():  # as Node's Proxy sees them set again
             socket.data[key] = value
         if self.heard():
-            admin.emit("socket_connected", serialize_socket(socket, name), js_date())
+            self.admin.emit("socket_connected", serialize_socket(socket, nsp.name), js_date())
+        socket.conn.on("upgrade", watch.on_upgrade)
+        if nsp is not self.admin:
+            socket.prepend_any(watch.on_incoming)
+            socket.prepend_any_outgoing(watch.on_outgoing)
+        # EventEmitter's own on: Socket.on would keep an arity entry per socket for it.
+        EventEmitter.on(socket, "disconnect", watch.on_disconnect)
 
-        def on_upgrade(transport: str) -> None:
-            details["transport"] = transport
-            if self.heard():
-                admin.emit("socket_updated", {"id": socket.id, "nsp": name, "transport": transport})
 
-        conn.on("upgrade", on_upgrade)
+class SocketWatch:
+    """One socket's development-mode events (a slotted object: a few hundred bytes per socket)."""
 
-        if nsp is not admin:
+    __slots__ = ("details", "instrumentation", "nsp", "socket")
 
-            def on_incoming(*args: Any) -> None:
-                if self.heard():
-                    if args and callable(args[-1]):
-                        args = args[:-1]
-                    admin.emit("event_received", name, socket.id, list(args), js_date())
+    def __init__(self, instrumentation: Instrumentation, socket: Socket, nsp: str) -> None:
+        self.instrumentation = instrumentation
+        self.socket = socket
+        self.nsp = nsp
+        conn = socket.conn
+        # What other servers need to show this socket (fetch_sockets carries socket.data).
+        self.details = {"clientId": conn.id[:12], "transport": conn.transport}
 
-            def on_outgoing(*args: Any) -> None:
-                if self.heard():
-                    admin.emit("event_sent", name, socket.id, list(args), js_date())
+    def on_data_change(self, socket: Socket) -> None:
+        """A write to ``socket.data``: ``socket_updated`` with the data (the details kept in it)."""
+        data = socket.data
+        if ADMIN_DATA_KEY not in data:  # a new dict assigned: the details stay (not in Node)
+            dict.__setitem__(data, ADMIN_DATA_KEY, self.details)
+        if self.instrumentation.heard():
+            update = {"id": socket.id, "nsp": self.nsp, "data": serialize_data(data)}
+            self.instrumentation.admin.emit("socket_updated", update)
 
-            socket.prepend_any(on_incoming)
-            socket.prepend_any_outgoing(on_outgoing)
+    def on_upgrade(self, transport: str) -> None:
+        """The connection upgraded: ``socket_updated`` with the transport."""
+        self.details["transport"] = transport
+        if self.instrumentation.heard():
+            update = {"id": self.socket.id, "nsp": self.nsp, "transport": transport}
+            self.instrumentation.admin.emit("socket_updated", update)
 
-        def on_disconnect(reason: str) -> None:
-            conn.off("upgrade", on_upgrade)
-            if self.heard():
-                admin.emit("socket_disconnected", name, socket.id, str(reason), js_date())
+    def on_incoming(self, *args: Any) -> None:
+        """An event from the client: ``event_received`` (without the ack function)."""
+        if self.instrumentation.heard():
+            if args and callable(args[-1]):
+                args = args[:-1]
+            at = js_date()
+            self.instrumentation.admin.emit("event_received", self.nsp, self.socket.id, list(args), at)
 
-        socket.on("disconnect", on_disconnect)
+    def on_outgoing(self, *args: Any) -> None:
+        """An event to the client (an emit or a broadcast): ``event_sent``."""
+        if self.instrumentation.heard():
+            at = js_date()
+            self.instrumentation.admin.emit("event_sent", self.nsp, self.socket.id, list(args), at)
+
+    def on_disconnect(self, reason: str) -> None:
+        """``socket_disconnected`` with the reason; the connection's upgrade listener goes."""
+        socket = self.socket
+        socket.conn.off("upgrade", self.on_upgrade)
+        if self.instrumentation.heard():
+            at = js_date()
+            self.instrumentation.admin.emit("socket_disconnected", self.nsp, socket.id, str(reason), at)
 
 
 def instrument(
