@@ -172,3 +172,29 @@ async def test_instrumenting_a_running_server_counts_its_sessions_from_then(node
     finally:
         await admin.client.disconnect()
         await io.close()
+
+
+async def test_event_listeners_are_attached_only_while_an_admin_hears(node_peers: Any) -> None:
+    """Development mode without an admin socket (and no cluster) adds no listener to the sockets'
+    events; the first admin socket attaches them, the last one gone detaches them."""
+    io = sio.Server()
+    instrument(io, auth=AUTH)
+    admin_gone = asyncio.Event()
+    io.of("/admin").on("connection", lambda s: s.on("disconnect", lambda reason: admin_gone.set()))
+    url = await serve(io)
+    admin = Admin()
+    try:
+        peer = await SioPeer.start(node_peers, url, transports=["websocket"])
+        await peer.connect()
+        (socket,) = io.of("/").sockets.values()
+        assert socket.listeners_any() == [] and socket.listeners_any_outgoing() == []
+        await admin.connect(url)
+        assert len(socket.listeners_any()) == 1 and len(socket.listeners_any_outgoing()) == 1
+        peer.emit("seen", 1)
+        await admin.next("event_received", lambda nsp, id, args, at: args == ["seen", 1])
+        await admin.client.disconnect()
+        await asyncio.wait_for(admin_gone.wait(), EVENT_TIMEOUT)
+        assert socket.listeners_any() == [] and socket.listeners_any_outgoing() == []
+    finally:
+        await admin.client.disconnect()
+        await io.close()

@@ -74,10 +74,15 @@ class Instrumentation:
             self.admin.use(self._authenticate)
         self.admin.on("connection", self._on_admin_connection)
         self.stats = StatsEmitter(io, self.admin, server_id)
+        # Development mode: each socket's watch, and whether its event listeners are attached
+        # (only while someone hears: an admin socket here, or other servers).
+        self._watches: dict[Socket, SocketWatch] = {}
+        self.listening = False
         if mode == "development":
             for nsp in list(io._nsps.values()):
                 self._watch_namespace(nsp)
             io.on("new_namespace", self._watch_namespace)
+            self._update_listening()
 
     # -- the admin namespace -------------------------------------------------------
 
@@ -96,6 +101,9 @@ class Instrumentation:
         raise ConnectError("invalid credentials")
 
     def _on_admin_connection(self, socket: Socket) -> None:
+        if self.mode == "development":
+            self._update_listening()
+            EventEmitter.on(socket, "disconnect", lambda reason: self._update_listening())
         if not self.readonly:
             socket.on("emit", self._on_emit)
             socket.on("join", self._on_join)
@@ -162,6 +170,19 @@ class Instrumentation:
         admin = self.admin
         return bool(admin.sockets) or type(admin.adapter) is not InMemoryAdapter
 
+    def _update_listening(self) -> None:
+        """Attach the sockets' event listeners when someone starts to hear, detach them when no
+        one does any more: unheard, an event costs nothing more than uninstrumented."""
+        listening = self.heard()
+        if listening == self.listening:
+            return
+        self.listening = listening
+        for watch in list(self._watches.values()):
+            if listening:
+                watch.attach()
+            else:
+                watch.detach()
+
     def _watch_namespace(self, nsp: Namespace) -> None:
         admin = self.admin
         name = nsp.name
@@ -178,7 +199,8 @@ class Instrumentation:
         def on_leave(room: str, sid: str) -> None:
             if self.heard():
                 # As Node (process.nextTick): after the disconnect event that made the socket leave.
-                asyncio.get_running_loop().call_soon(admin.emit, "room_left", name, room, sid, js_date())
+                loop = self.io.engine.wheel.loop
+                loop.call_soon(admin.emit, "room_left", name, room, sid, js_date())
 
         nsp.adapter.on("join-room", on_join)
         nsp.adapter.on("leave-room", on_leave)
@@ -195,9 +217,10 @@ class Instrumentation:
         if self.heard():
             self.admin.emit("socket_connected", serialize_socket(socket, nsp.name), js_date())
         socket.conn.on("upgrade", watch.on_upgrade)
-        if nsp is not self.admin:
-            socket.prepend_any(watch.on_incoming)
-            socket.prepend_any_outgoing(watch.on_outgoing)
+        if nsp is not self.admin:  # (Node does not report the admin namespace's own events)
+            self._watches[socket] = watch
+            if self.listening:
+                watch.attach()
         # EventEmitter's own on: Socket.on would keep an arity entry per socket for it.
         EventEmitter.on(socket, "disconnect", watch.on_disconnect)
 
@@ -214,6 +237,16 @@ class SocketWatch:
         conn = socket.conn
         # What other servers need to show this socket (fetch_sockets carries socket.data).
         self.details = {"clientId": conn.id[:12], "transport": conn.transport}
+
+    def attach(self) -> None:
+        """Report the socket's events from now on."""
+        self.socket.prepend_any(self.on_incoming)
+        self.socket.prepend_any_outgoing(self.on_outgoing)
+
+    def detach(self) -> None:
+        """Stop reporting the socket's events."""
+        self.socket.off_any(self.on_incoming)
+        self.socket.off_any_outgoing(self.on_outgoing)
 
     def on_data_change(self, socket: Socket) -> None:
         """A write to ``socket.data``: ``socket_updated`` with the data (the details kept in it)."""
@@ -233,22 +266,21 @@ class SocketWatch:
 
     def on_incoming(self, *args: Any) -> None:
         """An event from the client: ``event_received`` (without the ack function)."""
-        if self.instrumentation.heard():
-            if args and callable(args[-1]):
-                args = args[:-1]
-            at = js_date()
-            self.instrumentation.admin.emit("event_received", self.nsp, self.socket.id, list(args), at)
+        if args and callable(args[-1]):
+            args = args[:-1]
+        at = js_date()
+        self.instrumentation.admin.emit("event_received", self.nsp, self.socket.id, list(args), at)
 
     def on_outgoing(self, *args: Any) -> None:
         """An event to the client (an emit or a broadcast): ``event_sent``."""
-        if self.instrumentation.heard():
-            at = js_date()
-            self.instrumentation.admin.emit("event_sent", self.nsp, self.socket.id, list(args), at)
+        at = js_date()
+        self.instrumentation.admin.emit("event_sent", self.nsp, self.socket.id, list(args), at)
 
     def on_disconnect(self, reason: str) -> None:
         """``socket_disconnected`` with the reason; the connection's upgrade listener goes."""
         socket = self.socket
         socket.conn.off("upgrade", self.on_upgrade)
+        self.instrumentation._watches.pop(socket, None)
         if self.instrumentation.heard():
             at = js_date()
             self.instrumentation.admin.emit("socket_disconnected", self.nsp, socket.id, str(reason), at)

@@ -81,7 +81,7 @@ class StatsEmitter:
     # -- timers ----------------------------------------------------------------------
 
     def _start(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.io.engine.wheel.loop  # the server's loop (given, or the running one)
         # As Node's setInterval: the first stats two seconds after the start (no one listened before).
         self._handles = [loop.call_later(STATS_INTERVAL, self._emit_stats), self._next_second(loop)]
         self.io.engine.at_stop(self._stop)
@@ -96,7 +96,7 @@ class StatsEmitter:
         return loop.call_later(math.floor(now) + 1.001 - now, self._on_second)
 
     def _on_second(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.io.engine.wheel.loop  # the server's loop (given, or the running one)
         self._handles[1] = self._next_second(loop)
         self._sample(time.time() - 0.5)  # the second that just ended
 
@@ -109,7 +109,7 @@ class StatsEmitter:
         self._last = now
 
     def _emit_stats(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.io.engine.wheel.loop  # the server's loop (given, or the running one)
         self._handles[0] = loop.call_later(STATS_INTERVAL, self._emit_stats)
         self._sample(time.time())
         self.admin.emit("server_stats", self.stats())
