@@ -324,6 +324,10 @@ async def test_a_cluster_of_sio_and_node_shows_every_server(
         await redis_server_ready(io)
         urls = (server.url, reference.url) if admin_on == "sio" else (reference.url, server.url)
         report = await run_peer(urls[0], "cluster", {**CREDENTIALS, "otherUrl": urls[1]})
+        # The session is a key of Node's shape, for a day (sio writes "1", Node 0.5.1 "true").
+        key = f"socket.io-admin#{report['sessionId']}"
+        assert await client.get(key) == (b"1" if admin_on == "sio" else b"true")
+        assert 86000 < await client.ttl(key) <= 86400
     finally:
         await reference.stop()
         await client.aclose()

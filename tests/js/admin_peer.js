@@ -306,6 +306,7 @@ async function clusterScenario() {
     servers: [...servers].sort(),
     otherConfig,
     otherSession,
+    sessionId,
   };
 }
 
