@@ -41,12 +41,14 @@ def _ext(code: int, data: bytes) -> Any:
     if code == _NOTEPACK2:
         if len(data) == 8:  # notepack 2's Date: milliseconds since the epoch
             milliseconds = int.from_bytes(data, "big", signed=True)
-            return _iso(milliseconds // 1000, milliseconds % 1000)
+            return iso_date(milliseconds // 1000, milliseconds % 1000)
         return None  # its undefined
     return msgpack.ExtType(code, data)
 
 
-def _iso(seconds: int, milliseconds: int) -> str:
+def iso_date(seconds: int, milliseconds: int) -> str:
+    """A time as a JavaScript ``Date`` goes out in JSON (``2026-12-01T10:00:00.000Z``); ValueError
+    for a date no calendar holds."""
     try:
         moment = datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):  # a date no calendar holds: a peer's garbage
@@ -55,7 +57,7 @@ def _iso(seconds: int, milliseconds: int) -> str:
 
 
 def _js_date(timestamp: msgpack.Timestamp) -> str:
-    return _iso(timestamp.seconds, timestamp.nanoseconds // 1_000_000)
+    return iso_date(timestamp.seconds, timestamp.nanoseconds // 1_000_000)
 
 
 def _dates_to_strings(value: Any) -> Any:

@@ -63,6 +63,16 @@ async def serve(io: sio.Server) -> str:
     return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
+async def watched_client(admin: Admin, url: str, node_peers: Any) -> tuple[SioPeer, str]:
+    """The admin connected, then an official client on "/": the client and its socket id (from
+    the admin's socket_connected)."""
+    await admin.connect(url)
+    peer = await SioPeer.start(node_peers, url, transports=["websocket"])
+    await peer.connect()
+    (connected, _at) = await admin.next("socket_connected", lambda s, at: s["nsp"] == "/")
+    return peer, connected["id"]
+
+
 async def test_null_values_and_new_dicts_in_socket_data_are_reported(admin: Admin, node_peers: Any) -> None:
     """Node's Proxy throws on a null value, and stops reporting once a new object is assigned;
     sio reports both, and keeps its details (client id, transport) in the new dict."""
@@ -79,15 +89,10 @@ async def test_null_values_and_new_dicts_in_socket_data_are_reported(admin: Admi
     instrument(io, auth=AUTH)
     url = await serve(io)
     try:
-        await admin.connect(url)
-        peer = await SioPeer.start(node_peers, url, transports=["websocket"])
-        await peer.connect()
-        (connected, _at) = await admin.next("socket_connected", lambda s, at: s["nsp"] == "/")
+        peer, sid = await watched_client(admin, url, node_peers)
         peer.emit("set")
         updates = [
-            (await admin.next("socket_updated", lambda u: u["id"] == connected["id"] and "data" in u))[0][
-                "data"
-            ]
+            (await admin.next("socket_updated", lambda u: u["id"] == sid and "data" in u))[0]["data"]
             for _ in range(3)
         ]
         assert updates == [
@@ -109,11 +114,7 @@ async def test_bad_commands_are_ignored_and_the_admin_stays(admin: Admin, node_p
     instrument(io, auth=AUTH)
     url = await serve(io)
     try:
-        await admin.connect(url)
-        peer = await SioPeer.start(node_peers, url, transports=["websocket"])
-        await peer.connect()
-        (connected, _at) = await admin.next("socket_connected", lambda s, at: s["nsp"] == "/")
-        sid = connected["id"]
+        peer, sid = await watched_client(admin, url, node_peers)
         bad: list[tuple[Any, ...]] = [
             ("emit", 123, None, "x"),
             ("emit", "/", {"not": "a room"}, "x"),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket as _socket
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from sio.notepack import iso_date
 
 if TYPE_CHECKING:
     from sio.broadcast import RemoteSocket
@@ -18,12 +21,9 @@ ADMIN_DATA_KEY = "_admin"
 
 
 def js_date(timestamp: float | None = None) -> str:
-    """A time as a JavaScript ``Date`` goes out in JSON (``2026-12-01T10:00:00.000Z``)."""
-    if timestamp is None:
-        timestamp = time.time()
-    millis = int(timestamp * 1000)
-    seconds, ms = divmod(millis, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+    """A time (now by default) as a JavaScript ``Date`` goes out in JSON (``2026-12-01T10:00:00.000Z``)."""
+    seconds, milliseconds = divmod(int((time.time() if timestamp is None else timestamp) * 1000), 1000)
+    return iso_date(seconds, milliseconds)
 
 
 def serialize_data(data: Any) -> Any:
@@ -33,20 +33,11 @@ def serialize_data(data: Any) -> Any:
     return {key: value for key, value in data.items() if key != ADMIN_DATA_KEY}
 
 
-def _handshake_fields(handshake: Any) -> dict[str, Any]:
+def _handshake_fields(handshake: Any) -> Mapping[str, Any]:
     """A local socket's :class:`~sio.socket.Handshake`, or a remote one's as the cluster carried it."""
     if isinstance(handshake, Mapping):
-        return dict(handshake)
-    return {
-        "address": handshake.address,
-        "headers": handshake.headers,
-        "query": handshake.query,
-        "issued": handshake.issued,
-        "secure": handshake.secure,
-        "time": handshake.time,
-        "url": handshake.url,
-        "xdomain": handshake.xdomain,
-    }
+        return handshake
+    return {field.name: getattr(handshake, field.name) for field in dataclasses.fields(handshake)}
 
 
 def serialize_socket(socket: Socket | RemoteSocket, nsp: str) -> dict[str, Any]:
